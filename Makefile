@@ -1,0 +1,40 @@
+# Two commands matter: `make demo` and `make test`. Both set up their own environment.
+# An active virtualenv ($VIRTUAL_ENV) is used as it is; otherwise .venv is created here.
+SHELL := /bin/bash
+PYTHON ?= python3
+ifdef VIRTUAL_ENV
+VENV := $(VIRTUAL_ENV)
+else
+VENV := $(CURDIR)/.venv
+endif
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: install test lint typecheck demo dist clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# uv resolves and installs the whole Airflow tree in seconds; pip would take half a minute.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python -e ".[dev]"
+	touch $@
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check airflow_provider_mtp tests example_dags bench
+	$(BIN)/ruff format --check airflow_provider_mtp tests example_dags bench
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install lint typecheck
+	$(BIN)/python -m pytest
+
+dist: install
+	rm -rf dist && $(BIN)/python -m uv build --out-dir dist
+
+clean:
+	rm -rf dist build .pytest_cache .mypy_cache .ruff_cache airflow-home demo-output tests/artifacts
