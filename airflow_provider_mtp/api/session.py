@@ -1,0 +1,49 @@
+"""The one ``requests.Session`` per hook that both msal and the API calls go through.
+
+``ca_bundle`` is passed as ``verify=`` on every request, so it wins over ``REQUESTS_CA_BUNDLE``
+(requests only reads that variable when ``verify`` is left at ``True``), while proxies from the
+environment still apply. The connection's ``proxy`` reaches the token calls too, because msal is
+handed this same session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from airflow_provider_mtp import __version__
+
+#: Microsoft asks security partners to identify their traffic this way (defender-api.md section 10).
+USER_AGENT = f"MdatpPartner-AirflowProviderMTP-ApacheAirflow/{__version__}"
+
+
+class ProviderSession(requests.Session):
+    """A session that pins certificate verification, proxy and timeout on every request.
+
+    :param ca_bundle: PEM bundle to verify servers with; ``None`` uses the system store (certifi).
+    :param proxy: proxy URL for https and http; ``None`` leaves environment proxies in effect.
+    :param timeout: ``(connect, read)`` seconds, used when a call gives none.
+    """
+
+    def __init__(
+        self,
+        *,
+        ca_bundle: str | None = None,
+        proxy: str | None = None,
+        timeout: tuple[float, float] = (10.0, 200.0),
+    ) -> None:
+        super().__init__()
+        self._verify: str | bool = ca_bundle or True
+        self._timeout = timeout
+        if proxy:
+            self.proxies = {"https": proxy, "http": proxy}
+        self.headers["User-Agent"] = USER_AGENT
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        # msal passes no verify= and may pass verify=True; neither may replace the pinned bundle.
+        if kwargs.get("verify") in (None, True):
+            kwargs["verify"] = self._verify
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,46 @@
+"""``/_emulator/faults``: register, list and clear injected faults (see :mod:`..faults`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from airflow_provider_mtp.emulator.faults import FaultSpecError, registry_of
+from airflow_provider_mtp.emulator.replies import ApiError
+from airflow_provider_mtp.emulator.state import state_of
+
+router = APIRouter(prefix="/_emulator", tags=["Emulator admin"])
+
+
+@router.post("/faults")
+async def add_faults(request: Request) -> dict[str, Any]:
+    """Register one fault (a JSON object) or several (a list), applied in order.
+
+    ``{"path": glob, "method": optional, "query": optional glob, "count": n, "after": n,
+    "kind": "status" | "drop" | "malformed", "status": code, "retry_after": s, "delay_s": s,
+    "code": optional, "message": optional}``
+    """
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, "BadRequest", "The body must be a JSON fault object or a list of them.") from exc
+    specs = body if isinstance(body, list) else [body]
+    registry = registry_of(state_of(request))
+    try:
+        added = registry.add(*specs)
+    except FaultSpecError as exc:
+        raise ApiError(400, "BadRequest", str(exc)) from exc
+    return {"added": [fault.to_json() for fault in added], "faults": registry.pending()}
+
+
+@router.get("/faults")
+def list_faults(request: Request) -> dict[str, Any]:
+    """Faults still to fire, with their remaining counts."""
+    return {"faults": registry_of(state_of(request)).pending()}
+
+
+@router.delete("/faults")
+def clear_faults(request: Request) -> dict[str, Any]:
+    """Drop every registered fault."""
+    return {"cleared": registry_of(state_of(request)).clear()}

@@ -1,0 +1,202 @@
+"""The Microsoft Graph security API under ``/v1.0/security`` (and ``/beta/security``)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from airflow_provider_mtp.api import mapping
+from airflow_provider_mtp.emulator.audiences import Api
+from airflow_provider_mtp.emulator.hunting import HuntingError
+from airflow_provider_mtp.emulator.replies import ApiError
+from airflow_provider_mtp.emulator.routes.common import authorize, caller_name, take_quota
+from airflow_provider_mtp.emulator.routes.incidents_common import page_of
+from airflow_provider_mtp.emulator.state import state_of
+
+router = APIRouter(tags=["Graph security API"])
+
+READ = ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All")
+WRITE = ("SecurityIncident.ReadWrite.All",)
+HUNT = ("ThreatHunting.Read.All",)
+
+#: ``$filter`` fields (defender-api.md section 3.1) and how they compare.
+FILTER_FIELDS = {
+    "assignedTo": "string",
+    "classification": "enum",
+    "createdDateTime": "datetime",
+    "determination": "enum",
+    "lastUpdateDateTime": "datetime",
+    "severity": "enum",
+    "status": "enum",
+}
+MAX_TOP = 50
+#: Settable by PATCH, Graph names (defender-api.md section 3.2).
+PATCHABLE = {
+    "assignedTo",
+    "classification",
+    "determination",
+    "status",
+    "customTags",
+    "description",
+    "summary",
+    "resolvingComment",
+}
+
+
+def _version(request: Request) -> str:
+    """``v1.0`` or ``beta``: the router is mounted under both."""
+    return request.url.path.split("/")[1]
+
+
+def _context(request: Request, fragment: str) -> str:
+    return f"{state_of(request).url}/{_version(request)}/$metadata#{fragment}"
+
+
+def _without_alerts(incident: dict[str, Any], expand: bool) -> dict[str, Any]:
+    if not expand:
+        incident.pop("alerts", None)
+    return incident
+
+
+def _expand_alerts(request: Request) -> bool:
+    expand = request.query_params.get("$expand", "")
+    if expand and expand.strip() != "alerts":
+        raise ApiError(
+            400,
+            "BadRequest",
+            f"Parsing OData Select and Expand failed: Could not find a property named '{expand}'.",
+        )
+    return bool(expand)
+
+
+@router.get("/security/incidents")
+def list_incidents(request: Request) -> dict[str, Any]:
+    authorize(request, Api.GRAPH, READ)
+    expand = _expand_alerts(request)
+    page = page_of(
+        request,
+        fields=FILTER_FIELDS,
+        view=lambda row: row,
+        max_top=MAX_TOP,
+        default_top=MAX_TOP,
+        legacy=False,
+        allow_orderby=True,
+    )
+    body: dict[str, Any] = {"@odata.context": _context(request, "security/incidents")}
+    if request.query_params.get("$count", "").lower() == "true":
+        body["@odata.count"] = page.total
+    body["value"] = [_without_alerts(item, expand) for item in page.items]
+    if page.has_more:
+        params = dict(request.query_params)
+        params["$skip"] = str(page.skip + len(page.items))
+        params["$top"] = str(page.top)
+        body["@odata.nextLink"] = (
+            f"{state_of(request).url}/{_version(request)}/security/incidents?{urlencode(params)}"
+        )
+    return body
+
+
+def _incident_or_404(request: Request, incident_id: str) -> dict[str, Any]:
+    found = state_of(request).incidents.get(incident_id)
+    if found is None:
+        raise ApiError(404, "NotFound", f"Incident {incident_id} was not found.")
+    return found
+
+
+@router.get("/security/incidents/{incident_id}")
+def get_incident(incident_id: str, request: Request) -> dict[str, Any]:
+    authorize(request, Api.GRAPH, READ)
+    expand = _expand_alerts(request)
+    incident = _without_alerts(_incident_or_404(request, incident_id), expand)
+    return {"@odata.context": _context(request, "security/incidents/$entity"), **incident}
+
+
+@router.patch("/security/incidents/{incident_id}")
+async def update_incident(incident_id: str, request: Request) -> dict[str, Any]:
+    claims = authorize(request, Api.GRAPH, WRITE)
+    body = await _json_object(request)
+    unknown = sorted(set(body) - PATCHABLE - {"@odata.type"})
+    if unknown:
+        raise ApiError(
+            400,
+            "BadRequest",
+            f"Property '{unknown[0]}' does not exist on type 'microsoft.graph.security.incident' or is read-only.",
+        )
+    try:
+        changes = mapping.graph_update_body(
+            status=body.get("status"),
+            assigned_to=body.get("assignedTo"),
+            classification=body.get("classification"),
+            determination=body.get("determination"),
+            tags=body.get("customTags"),
+        )
+    except ValueError as exc:
+        raise ApiError(400, "BadRequest", str(exc)) from exc
+    for field in ("description", "summary", "resolvingComment"):
+        if field in body:
+            changes[field] = body[field]
+    _incident_or_404(request, incident_id)
+    updated = state_of(request).incidents.update(incident_id, changes, author=caller_name(claims))
+    assert updated is not None
+    updated.pop("alerts", None)
+    return {"@odata.context": _context(request, "security/incidents/$entity"), **updated}
+
+
+@router.post("/security/incidents/{incident_id}/comments")
+async def add_comment(incident_id: str, request: Request) -> dict[str, Any]:
+    claims = authorize(request, Api.GRAPH, WRITE)
+    body = await _json_object(request)
+    text = body.get("comment")
+    if not isinstance(text, str) or not text:
+        raise ApiError(
+            400, "BadRequest", "The 'comment' property is required and must be a non-empty string."
+        )
+    _incident_or_404(request, incident_id)
+    updated = state_of(request).incidents.update(incident_id, {}, author=caller_name(claims), comment=text)
+    assert updated is not None
+    return {
+        "@odata.context": _context(request, f"security/incidents('{incident_id}')/comments"),
+        "value": updated.get("comments", []),
+    }
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, "BadRequest", "The request body is not valid JSON.") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "BadRequest", "The request body must be a JSON object.")
+    return body
+
+
+def _hunt(request: Request, claims: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    query = body.get("Query", body.get("query"))
+    timespan = body.get("Timespan", body.get("timespan"))
+    if not isinstance(query, str) or not query.strip():
+        raise ApiError(400, "BadRequest", "The 'Query' parameter is missing or empty.")
+    if timespan is not None and not isinstance(timespan, str):
+        raise ApiError(400, "BadRequest", "The 'Timespan' parameter must be a string.")
+    take_quota(request, "hunting", claims, Api.GRAPH)
+    try:
+        output = state_of(request).hunting.run(query, timespan=timespan)
+    except HuntingError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    return {
+        "@odata.context": _context(request, "microsoft.graph.security.huntingQueryResults"),
+        "schema": [{"name": name, "type": kind} for name, kind in output.schema],
+        "results": output.rows,
+    }
+
+
+@router.post("/security/runHuntingQuery")
+@router.post("/security/microsoft.graph.security.runHuntingQuery")
+async def run_hunting_query(request: Request) -> dict[str, Any]:
+    """Both the plain action name and the namespace-qualified one Microsoft's own SDKs use."""
+    claims = authorize(request, Api.GRAPH, HUNT)
+    body = await _json_object(request)
+    # KQL runs for up to minutes: keep the event loop free for other callers.
+    return await run_in_threadpool(_hunt, request, claims, body)

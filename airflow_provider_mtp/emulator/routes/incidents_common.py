@@ -1,0 +1,80 @@
+"""Listing plumbing both back ends share: OData options -> a page of the store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from airflow_provider_mtp.emulator import odata
+from airflow_provider_mtp.emulator.replies import ApiError
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing.
+
+    :param items: the incidents on this page (Graph shape).
+    :param total: how many match the filter.
+    :param skip: the offset of this page.
+    :param top: the page size asked for.
+    """
+
+    items: list[dict[str, Any]]
+    total: int
+    skip: int
+    top: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.skip + len(self.items) < self.total
+
+
+def odata_failure(exc: odata.ODataError, *, legacy: bool) -> ApiError:
+    if legacy:
+        return ApiError(400, "ODataError", f"Invalid OData URI query {str(exc).rstrip('.')}.")
+    if isinstance(exc, odata.TopLimitError):
+        return ApiError(400, "", str(exc))
+    return ApiError(400, "BadRequest", f"Invalid filter clause: {exc}")
+
+
+def page_of(
+    request: Request,
+    *,
+    fields: Mapping[str, Any],
+    view: Any,
+    max_top: int,
+    default_top: int,
+    legacy: bool,
+    allow_orderby: bool,
+) -> Page:
+    """Apply ``$filter``, ``$orderby``, ``$skip`` and ``$top`` to the store.
+
+    :param request: carries the OData query options.
+    :param fields: filterable fields and their kinds, by the back end's names.
+    :param view: maps a Graph-shape incident to the row the filter sees (the back end's names).
+    :param max_top: the largest ``$top`` the back end accepts.
+    :param default_top: the page size without ``$top``.
+    :param legacy: write errors in the MTP shape.
+    :param allow_orderby: honour ``$orderby`` (Graph) or ignore it (MTP, undocumented there).
+    """
+    from airflow_provider_mtp.emulator.state import state_of
+
+    params = request.query_params
+    try:
+        predicate = odata.parse_filter(params["$filter"], fields=fields) if params.get("$filter") else None
+        orderby = None
+        if allow_orderby and params.get("$orderby"):
+            # Only the time fields sort (defender-api.md section 3.1: e.g. lastUpdateDateTime asc).
+            time_fields = {name: kind for name, kind in fields.items() if kind == "datetime"}
+            orderby = odata.parse_orderby(params["$orderby"], fields=time_fields)
+        top = odata.parse_top(params.get("$top"), maximum=max_top, default=default_top)
+        skip = odata.parse_skip(params.get("$skip"))
+    except odata.ODataError as exc:
+        raise odata_failure(exc, legacy=legacy) from exc
+    matching = state_of(request).incidents.select(
+        None if predicate is None else (lambda row: predicate(view(row))), orderby
+    )
+    return Page(items=matching[skip : skip + top], total=len(matching), skip=skip, top=top)

@@ -1,0 +1,87 @@
+"""One exception family per failure kind. Every message says what went wrong and how to fix it.
+
+All derive from :class:`MTPError`, itself an ``AirflowException``: a task fails with the message,
+and code can catch one kind (``except MTPPermissionError``) or all of them.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException
+
+
+class MTPError(AirflowException):
+    """A failed call to Entra ID or a Defender API.
+
+    :param message: what failed and how to fix it.
+    :param status: the HTTP status, when there was a reply.
+    :param code: the service's error code (``Forbidden``, ``AADSTS7000215``, ...).
+    :param service_message: the service's own message, unchanged.
+    :param request_id: the reply's request id, for Microsoft support.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        service_message: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.service_message = service_message
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        text = str(self.args[0]) if self.args else ""
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        return text
+
+
+class MTPConfigError(MTPError, ValueError):
+    """The connection or an argument is wrong before any call is made."""
+
+
+class MTPAuthError(MTPError):
+    """Entra ID refused to issue a token, or the API refused the token (401)."""
+
+
+class MTPPermissionError(MTPError):
+    """403: the app or user lacks a permission; the message names it and the API to grant it in."""
+
+
+class MTPNotFoundError(MTPError):
+    """404: the incident (or other resource) does not exist."""
+
+
+class MTPThrottledError(MTPError):
+    """429 that outlasted the retries.
+
+    :param retry_after: seconds the service asked to wait, if it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class MTPQueryError(MTPError):
+    """The hunting service rejected the KQL; the message quotes its explanation."""
+
+
+class MTPLimitExceededError(MTPQueryError):
+    """A hunt hit a service limit: the row limit, the result size cap or the timeout.
+
+    :param limit: which one: ``rows``, ``size`` or ``timeout``.
+    """
+
+    def __init__(self, message: str, *, limit: str, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.limit = limit
+
+
+class MTPServiceError(MTPError):
+    """The service kept failing (5xx, dropped connections, malformed replies) after the retries."""
