@@ -23,9 +23,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+LINTED := $(wildcard airflow_provider_mtp tests example_dags bench)
+
 lint: install
-	$(BIN)/ruff check airflow_provider_mtp tests example_dags bench
-	$(BIN)/ruff format --check airflow_provider_mtp tests example_dags bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: install
 	$(BIN)/mypy
