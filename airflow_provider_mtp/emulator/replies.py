@@ -61,7 +61,9 @@ async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     request_id, client_request_id = request_ids(request)
     if is_legacy(request):
-        body: dict[str, Any] = {"error": {"code": exc.code, "message": exc.message, "target": f"|{request_id}."}}
+        body: dict[str, Any] = {
+            "error": {"code": exc.code, "message": exc.message, "target": f"|{request_id}."}
+        }
     else:
         body = {
             "error": {
