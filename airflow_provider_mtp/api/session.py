@@ -46,4 +46,4 @@ class ProviderSession(requests.Session):
             kwargs["verify"] = self._verify
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
-        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
+        return super().request(method, url, *args, **kwargs)
