@@ -241,6 +241,9 @@ class InjectFaults:
             await self.app(scope, receive, send)
             return
         _name_route(scope)
+        # Read the request as a server does before it answers: an unread body leaves the
+        # connection in a state that holds up the server's shutdown.
+        await _drain(receive)
         if fault.kind == "drop":
             await _drop(send)
         elif fault.kind == "malformed":
@@ -264,6 +267,13 @@ def _name_route(scope: Scope) -> None:
             partial = route
     if partial is not None:
         scope["route"] = partial
+
+
+async def _drain(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 async def _reply(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:

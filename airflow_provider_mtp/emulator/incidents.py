@@ -102,8 +102,53 @@ class IncidentStore:
                 alert["lastUpdateDateTime"] = stamp
             return copy.deepcopy(incident)
 
-    def upsert(self, incident: dict[str, Any]) -> dict[str, Any]:
-        """Create or replace one incident as given (the admin route; no stamping)."""
+    def put(self, fields: Mapping[str, Any], *, tenant_id: str, portal: str) -> dict[str, Any]:
+        """Create an incident or change one, as a live tenant would (the admin route).
+
+        A known ``id`` merges ``fields`` into that incident; otherwise a new incident is made from
+        ``fields`` over defaults, with the next free id. ``lastUpdateDateTime`` is stamped from the
+        data clock unless ``fields`` sets it (tests placing an update exactly on a boundary).
+
+        :param fields: Graph-shape fields.
+        :param tenant_id: the tenant, for ``tenantId`` and the portal link of new incidents.
+        :param portal: the portal origin for ``incidentWebUrl``.
+        """
         with self._lock:
-            self._by_id[str(incident["id"])] = copy.deepcopy(incident)
+            stamp = format_time(self._clock.now())
+            incident_id = str(fields["id"]) if fields.get("id") is not None else None
+            incident = self._by_id.get(incident_id) if incident_id else None
+            if incident is None:
+                incident_id = incident_id or str(max((int(key) for key in self._by_id), default=999) + 1)
+                incident = _new_incident(incident_id, stamp, tenant_id=tenant_id, portal=portal)
+                self._by_id[incident_id] = incident
+            incident.update({key: copy.deepcopy(value) for key, value in fields.items() if key != "id"})
+            incident.setdefault("lastUpdateDateTime", stamp)
+            if "lastUpdateDateTime" not in fields:
+                incident["lastUpdateDateTime"] = stamp
             return copy.deepcopy(incident)
+
+
+def _new_incident(incident_id: str, stamp: str, *, tenant_id: str, portal: str) -> dict[str, Any]:
+    return {
+        "id": incident_id,
+        "tenantId": tenant_id,
+        "incidentWebUrl": f"{portal}/incidents/{incident_id}?tid={tenant_id}",
+        "redirectIncidentId": None,
+        "displayName": f"Incident {incident_id}",
+        "createdDateTime": stamp,
+        "lastUpdateDateTime": stamp,
+        "assignedTo": None,
+        "classification": "unknown",
+        "determination": "unknown",
+        "status": "active",
+        "severity": "medium",
+        "customTags": [],
+        "systemTags": [],
+        "description": None,
+        "summary": None,
+        "priorityScore": 50,
+        "lastModifiedBy": None,
+        "resolvingComment": None,
+        "comments": [],
+        "alerts": [],
+    }

@@ -241,3 +241,16 @@ class DefenderEmulator:
     def clear_faults(self) -> int:
         """Drop every pending fault; how many there were."""
         return int(self._admin("DELETE", "faults")["cleared"])
+
+    def put_incidents(self, *incidents: dict[str, Any]) -> list[dict[str, Any]]:
+        """Create or update incidents (Graph shape), as a live tenant would; returns them."""
+        result: list[dict[str, Any]] = self._admin("POST", "incidents", list(incidents))["value"]
+        return result
+
+    def advance_clock(self, seconds: float) -> str:
+        """Move the data clock forward; returns the new data time."""
+        return str(self._admin("POST", "clock", {"advance_s": seconds})["now"])
+
+    def set_clock(self, now: str) -> str:
+        """Set the data clock to an ISO 8601 time; returns it."""
+        return str(self._admin("POST", "clock", {"now": now})["now"])

@@ -153,3 +153,50 @@ def test_hunting_datetimes_have_seven_fractional_digits(defender_emulator: Defen
         assert len(seconds) == 2
         assert len(seconds[1]) == 8
         assert seconds[1].endswith("Z")
+
+
+def test_put_incidents_and_move_the_clock_act_as_a_live_tenant(strict_emulator: DefenderEmulator) -> None:
+    strict_emulator.reset()
+    bearer = token(strict_emulator, GRAPH)
+    start = strict_emulator.set_clock("2026-11-20T12:00:00Z")
+    assert start == "2026-11-20T12:00:00Z"
+    assert strict_emulator.advance_clock(90) == "2026-11-20T12:01:30Z"
+    (created,) = strict_emulator.put_incidents({"displayName": "Made by a test", "severity": "high"})
+    assert created["lastUpdateDateTime"] == "2026-11-20T12:01:30.0000000Z"
+    assert created["createdDateTime"] == created["lastUpdateDateTime"]
+    fetched = call(strict_emulator, "GET", f"/v1.0/security/incidents/{created['id']}", bearer=bearer).json()
+    assert (fetched["displayName"], fetched["severity"], fetched["status"]) == (
+        "Made by a test",
+        "high",
+        "active",
+    )
+    strict_emulator.advance_clock(60)
+    (changed,) = strict_emulator.put_incidents({"id": created["id"], "status": "inProgress"})
+    assert changed["lastUpdateDateTime"] == "2026-11-20T12:02:30.0000000Z"
+    assert changed["displayName"] == "Made by a test"
+    (exact,) = strict_emulator.put_incidents(
+        {"id": created["id"], "lastUpdateDateTime": "2026-11-20T12:00:00Z"}
+    )
+    assert exact["lastUpdateDateTime"] == "2026-11-20T12:00:00Z"
+    legacy = call(
+        strict_emulator, "GET", f"/api/incidents/{created['id']}", bearer=token(strict_emulator, MTP)
+    )
+    assert legacy.json()["lastUpdateTime"] == "2026-11-20T12:00:00Z"
+    strict_emulator.reset()
+    assert (
+        call(strict_emulator, "GET", f"/v1.0/security/incidents/{created['id']}", bearer=bearer).status_code
+        == 404
+    )
+
+
+def test_bad_clock_bodies_are_refused(strict_emulator: DefenderEmulator) -> None:
+    for body in (
+        {},
+        {"now": "yesterday"},
+        {"now": "2026-11-20T12:00:00"},
+        {"advance_s": 1, "now": "2026-11-20T12:00:00Z"},
+    ):
+        response = strict_emulator.session.post(
+            f"{strict_emulator.url}/_emulator/clock", json=body, timeout=30
+        )
+        assert response.status_code == 400, body

@@ -1,10 +1,12 @@
 """The emulator's own routes under ``/_emulator``: not Microsoft's API, and no authentication.
 
-They let tests read counters, restore the seeded state and load their own hunting rows.
+They let tests read counters, restore the seeded state, load their own hunting rows, change
+incidents as a live tenant would, and move the data clock.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -25,8 +27,11 @@ def stats(request: Request) -> dict[str, Any]:
 
 @router.post("/reset")
 def reset(request: Request) -> dict[str, Any]:
-    """Restore the seeded incidents, drop loaded rows, zero the counters, refill the quotas."""
+    """Restore the seeded incidents, drop loaded rows and faults, zero the counters, refill the quotas."""
+    from airflow_provider_mtp.emulator.faults import registry_of
+
     state = state_of(request)
+    registry_of(state).clear()
     state.incidents.reset()
     state.clock.reset()
     state.quotas.reset()
@@ -62,3 +67,49 @@ async def load_rows(table: str, request: Request) -> dict[str, Any]:
     except ValueError as exc:
         raise ApiError(400, "BadRequest", str(exc)) from exc
     return {"table": table, "rows_added": added}
+
+
+@router.post("/incidents")
+async def put_incidents(request: Request) -> dict[str, Any]:
+    """Create or update incidents (Graph shape; one object or a list); updates stamp the clock's time.
+
+    An object with a known ``id`` changes that incident (only the fields given); one without an
+    ``id``, or with an unknown one, creates an incident. ``lastUpdateDateTime`` is the data clock's
+    time unless the object sets it.
+    """
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, "BadRequest", "The body must be an incident object or a list of them.") from exc
+    items = body if isinstance(body, list) else [body]
+    if not all(isinstance(item, dict) for item in items):
+        raise ApiError(400, "BadRequest", "The body must be an incident object or a list of them.")
+    state = state_of(request)
+    portal = "https://security.microsoft.com"
+    incidents = [
+        state.incidents.put(item, tenant_id=state.directory.tenant_id, portal=portal) for item in items
+    ]
+    return {"value": incidents}
+
+
+@router.post("/clock")
+async def move_clock(request: Request) -> dict[str, Any]:
+    """Move the data clock: ``{"advance_s": seconds}`` or ``{"now": "<ISO 8601>"}``."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    state = state_of(request)
+    if isinstance(body, dict) and isinstance(body.get("advance_s"), int | float) and "now" not in body:
+        state.clock.advance(float(body["advance_s"]))
+    elif isinstance(body, dict) and isinstance(body.get("now"), str) and "advance_s" not in body:
+        try:
+            when = datetime.fromisoformat(body["now"].replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ApiError(400, "BadRequest", f"'now' is not an ISO 8601 time: {body['now']!r}") from exc
+        if when.tzinfo is None:
+            raise ApiError(400, "BadRequest", "'now' needs a time zone, e.g. 2026-11-20T12:00:00Z")
+        state.clock.set(when)
+    else:
+        raise ApiError(400, "BadRequest", 'Send {"advance_s": seconds} or {"now": "<ISO 8601 time>"}.')
+    return {"now": state.clock.now().isoformat().replace("+00:00", "Z")}
