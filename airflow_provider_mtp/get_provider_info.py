@@ -131,6 +131,34 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": CONN_FIELDS,
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Microsoft Defender XDR",
+                "python-modules": [
+                    "airflow_provider_mtp.operators.hunting",
+                    "airflow_provider_mtp.operators.incidents",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Microsoft Defender XDR",
+                "python-modules": ["airflow_provider_mtp.sensors.incidents"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Microsoft Defender XDR",
+                "python-modules": ["airflow_provider_mtp.triggers.incidents"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Microsoft Defender XDR",
+                "python-modules": ["airflow_provider_mtp.hooks.mtp", "airflow_provider_mtp.hooks.mtp_async"],
+            }
+        ],
+        "extra-links": ["airflow_provider_mtp.links.DefenderIncidentLink"],
         "integrations": [
             {
                 "integration-name": "Microsoft Defender XDR",

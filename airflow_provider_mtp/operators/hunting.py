@@ -1,0 +1,577 @@
+"""RunHuntingQueryOperator: advanced hunting tied to the run's time window, results to XCom or storage."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowException, TaskDeferred
+
+from airflow_provider_mtp import kql
+from airflow_provider_mtp.errors import (
+    MTPConfigError,
+    MTPError,
+    MTPLimitExceededError,
+    MTPServiceError,
+    MTPThrottledError,
+)
+from airflow_provider_mtp.hunting_plan import DonePiece, HuntProgress, Piece, query_sha256, task_token
+from airflow_provider_mtp.windows import Window, resolve_window
+
+if TYPE_CHECKING:
+    import jinja2
+    from airflow.sdk import Context
+
+    from airflow_provider_mtp.api.models import HuntingResult
+    from airflow_provider_mtp.hooks.mtp import MTPHook
+    from airflow_provider_mtp.outputs import OutputTarget
+
+__all__ = ["HUNTING_ROW_LIMIT", "RunHuntingQueryOperator"]
+
+log = logging.getLogger(__name__)
+
+#: Defender's row limit: a result of exactly this many rows is taken as truncated.
+HUNTING_ROW_LIMIT = 100_000
+#: Seconds to defer when the service throttled without saying how long to wait.
+DEFAULT_THROTTLE_WAIT_S = 60.0
+
+_LIMIT_NAMES = {
+    "rows": "row limit (100,000 rows)",
+    "size": "result size cap (50 MB)",
+    "timeout": "time limit (3 minutes per query)",
+}
+
+
+class _Truncated(Exception):
+    """A piece hit a service limit (or returned exactly the row limit)."""
+
+    def __init__(self, limit: str, cause: MTPLimitExceededError | None = None) -> None:
+        super().__init__(limit)
+        self.limit = limit
+        self.cause = cause
+
+
+class RunHuntingQueryOperator(BaseOperator):
+    """Run a Defender XDR advanced-hunting query over the run's time window.
+
+    **The window.** Half-open ``[start, end)``, by the rule shared with the incident sensor
+    (:mod:`airflow_provider_mtp.windows`): explicit ``start``/``end``; else a non-empty data
+    interval; else ``lookback`` ending at the run's time; else no window (the service's own last
+    30 days). The query gets it as two KQL bindings placed before it, on both back ends::
+
+        let WindowStart = datetime(2026-11-01T00:00:00.0000000Z);
+        let WindowEnd = datetime(2026-11-02T00:00:00.0000000Z);
+        DeviceProcessEvents | where Timestamp >= WindowStart and Timestamp < WindowEnd
+
+    and on Graph also as the request's ``Timespan``. A query given a window that never uses
+    ``WindowStart``/``WindowEnd`` gets a warning (on the legacy API it would search 30 days).
+    Re-running a run sends exactly the same text, so it gets the same ``query_sha256``.
+
+    **Parameters.** Untrusted values (``params`` from the trigger form) go in
+    ``query_parameters``, never into the query text: each becomes ``let <name> = <literal>;``
+    before the query, typed as ``parameter_types`` declares (``string`` by default; see
+    :mod:`airflow_provider_mtp.kql`). A value such as ``x" | union * | take 1 //`` is matched as
+    plain text. For authors who template KQL themselves, the Jinja filters of
+    :data:`~airflow_provider_mtp.kql.KQL_FILTERS` (``kql_string``, ``kql_datetime``, ``kql_list``
+    ...) are available in this operator's templates.
+
+    **Results.** With ``output_path``, rows stream to a file (JSON Lines, CSV or Parquet; see
+    :mod:`airflow_provider_mtp.outputs`) that appears whole or not at all, and XCom gets a
+    manifest ``{"path", "rows", "schema", "window": {"start", "end"} | None, "query_sha256"}``
+    (hash of the whole window's query as sent, bindings included), plus ``"pieces"`` (each
+    piece's window, rows and hash) when ``split_on_limit`` is on. Without it, XCom gets the rows
+    (a list of dicts) if there are at most ``max_xcom_rows``; more fail the task, saying to set
+    ``output_path``. Give an ``outlets=[Asset(...)]`` per output path to schedule downstream DAGs
+    on new results; the asset event's ``extra`` carries the path, row count, window and hash.
+
+    **The row limit.** Defender returns at most 100,000 rows, by truncating silently or by
+    failing. A result of exactly 100,000 rows is taken as truncated, and so are the row-limit,
+    result-size and timeout errors. By default the task then fails and names the limit. With
+    ``split_on_limit=True`` the window is cut in two and each half run in turn (recursively, at
+    most ``max_splits`` times deep), the pieces appended in time order, one log line per piece.
+    Splitting is valid only when each row depends on nothing outside its own piece of the window:
+    filters and projections (``where``, ``project``, ``extend``, ``mv-expand``, ``parse``) and
+    joins on the same timestamps are fine; aggregation across the window (``summarize`` over the
+    whole window, ``dcount`` across time, ``top``, ``take``, ``distinct``, ``arg_max``), ``join``
+    against events outside the piece and ``ago()``/``now()`` are not: their pieces do not add up to
+    the whole. The query must use ``WindowStart`` and ``WindowEnd``.
+
+    **Throttling.** The client waits out short ``429`` waits itself (up to
+    ``throttle_max_wait``). A longer wait fails the task with
+    :class:`~airflow_provider_mtp.errors.MTPThrottledError`, or with ``deferrable=True`` defers it
+    until the quota resets, freeing the worker slot. The resumed task (perhaps on another worker)
+    continues with the unfinished window: pieces already done stay as part files next to the
+    output (``<output_path>.parts/<token>/``), their list travels in the deferral (and is saved
+    there as ``progress.json``), so no row is written twice. Without ``output_path`` the rows so
+    far (at most ``max_xcom_rows``) travel in the deferral too.
+
+    :param query: the KQL, or the path of a ``.kql`` file (templated). Use ``WindowStart`` and
+        ``WindowEnd`` for the window and the ``query_parameters`` names for values.
+    :param mtp_conn_id: the ``mtp`` connection.
+    :param api: ``graph`` or ``legacy`` to override the connection's back end.
+    :param start: explicit window start, a datetime or ISO 8601 text with a zone (templated);
+        needs ``end``.
+    :param end: explicit window end, excluded (templated); needs ``start``.
+    :param lookback: the window's length when the data interval is empty (manual runs, cron
+        schedules without ``create_cron_data_intervals``, ``dags test``); it ends at the run's
+        logical date, else its ``run_after``.
+    :param query_parameters: name -> value, bound as typed ``let`` literals before the query
+        (templated: ``{"device": "{{ params.device }}"}``). Names must be KQL identifiers and not
+        ``WindowStart``/``WindowEnd``.
+    :param parameter_types: name -> kind for ``query_parameters``: ``string`` (the default),
+        ``datetime``, ``timespan``, ``long``, ``int``, ``real`` (``number``), ``bool``, ``dynamic``,
+        ``list`` or ``list[<kind>]``.
+    :param output_path: where to write the rows (templated): an absolute local path or an
+        ``ObjectStoragePath`` URI (``file:///...``, ``s3://bucket/...``, ``s3://conn_id@bucket/...``).
+        Parent folders are created; an existing file is replaced.
+    :param output_format: ``jsonl``, ``csv`` or ``parquet``; by default from ``output_path``'s
+        extension (``.jsonl``/``.ndjson``/``.json``, ``.csv``, ``.parquet``).
+    :param max_xcom_rows: most rows returned through XCom without ``output_path``.
+    :param split_on_limit: split the window when a piece hits the row limit, size cap or time
+        limit (see above for when this is valid).
+    :param max_splits: how many times a window may be halved (depth): 8 allows pieces of 1/256 of
+        the window. A piece still over the limit at that depth fails the task.
+    :param deferrable: wait out long throttling on the triggerer instead of failing. Defaults to
+        ``[operators] default_deferrable``.
+    :param throttle_max_wait: the longest ``Retry-After`` (seconds) the worker sleeps through
+        itself; a longer one fails the task or, with ``deferrable``, defers it. ``None`` keeps the
+        client's default (60 s).
+    :param kwargs: passed to :class:`~airflow.sdk.BaseOperator` (``outlets``, ``retries``, ...).
+    """
+
+    template_fields: Sequence[str] = ("query", "start", "end", "query_parameters", "output_path")
+    template_ext: Sequence[str] = (".kql",)
+    template_fields_renderers: ClassVar[dict[str, str]] = {"query_parameters": "json"}
+    ui_color = "#e3ecf8"
+
+    def __init__(
+        self,
+        *,
+        query: str,
+        mtp_conn_id: str = "mtp_default",
+        api: str | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        lookback: timedelta | None = None,
+        query_parameters: Mapping[str, Any] | None = None,
+        parameter_types: Mapping[str, str] | None = None,
+        output_path: str | None = None,
+        output_format: str | None = None,
+        max_xcom_rows: int = 1000,
+        split_on_limit: bool = False,
+        max_splits: int = 8,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        throttle_max_wait: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.query = query
+        self.mtp_conn_id = mtp_conn_id
+        self.api = api
+        self.start = start
+        self.end = end
+        self.lookback = lookback
+        self.query_parameters = dict(query_parameters or {})
+        self.parameter_types = dict(parameter_types or {})
+        self.output_path = output_path
+        self.output_format = output_format
+        self.max_xcom_rows = max_xcom_rows
+        self.split_on_limit = split_on_limit
+        self.max_splits = max_splits
+        self.deferrable = deferrable
+        self.throttle_max_wait = throttle_max_wait
+        # Checks without I/O, so a mistake shows when the DAG is parsed.
+        if lookback is not None and not isinstance(lookback, timedelta):
+            raise MTPConfigError(f"lookback must be a timedelta, got {type(lookback).__name__}")
+        for name, kind in self.parameter_types.items():
+            kql.normalise_kind(kind)
+            kql.validate_name(name, what="parameter_types")
+        if isinstance(max_xcom_rows, bool) or not isinstance(max_xcom_rows, int) or max_xcom_rows < 0:
+            raise MTPConfigError(f"max_xcom_rows must be a whole number of at least 0, got {max_xcom_rows!r}")
+        if isinstance(max_splits, bool) or not isinstance(max_splits, int) or max_splits < 0:
+            raise MTPConfigError(f"max_splits must be a whole number of at least 0, got {max_splits!r}")
+        if output_format is not None:
+            from airflow_provider_mtp.outputs import output_format as check_format
+
+            check_format("", output_format)
+
+    @cached_property
+    def hook(self) -> MTPHook:
+        """The hook, built on first use (never at DAG parse time)."""
+        from airflow_provider_mtp.hooks.mtp import MTPHook
+
+        hook = MTPHook(mtp_conn_id=self.mtp_conn_id, api=self.api)
+        if self.throttle_max_wait is not None:
+            transport = getattr(hook.get_conn(), "transport", None)
+            if transport is not None:
+                transport.max_wait = float(self.throttle_max_wait)
+        return hook
+
+    # ----------------------------------------------------------------------------------------------
+    # Templates: the KQL filters are always available here
+    # ----------------------------------------------------------------------------------------------
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        # Both render paths (a plain task and a mapped one) end here; a DAG's own filters of the
+        # same names win.
+        for name, function in kql.KQL_FILTERS.items():
+            jinja_env.filters.setdefault(name, function)
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+
+    # ----------------------------------------------------------------------------------------------
+    # Execution
+    # ----------------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        """Run the hunt; the manifest (with ``output_path``) or the rows, for XCom."""
+        progress = self._plan(context)
+        return self._hunt(context, progress)
+
+    def execute_complete(self, context: Context, event: Any = None, progress: Any = None) -> Any:
+        """Resume after a throttling deferral: run what is left of the window.
+
+        :param context: the task context.
+        :param event: the trigger's event: the moment the wait ended.
+        :param progress: the hunt's progress record from the deferral.
+        """
+        if event is None:
+            raise AirflowException("The hunting task resumed without a trigger event; run it again.")
+        if isinstance(event, Mapping) and event.get("status") == "error":
+            raise AirflowException(f"The wait before resuming the hunt failed: {event.get('message', event)}")
+        if not isinstance(event, datetime | str):
+            raise AirflowException(f"The hunting task resumed with an unexpected event: {event!r}")
+        target, token = self._target, task_token(context)
+        if progress is None and target is not None and token is not None:
+            # The deferral's kwargs did not come back (Airflow 3.3's dag.test() drops them):
+            # the copy saved next to the part files has the same record.
+            progress = target.load_checkpoint(token)
+        if progress is None:
+            log.warning("The hunt's progress did not survive the deferral; running the whole hunt again")
+            return self.execute(context)
+        try:
+            state = HuntProgress.from_json(progress)
+        except ValueError as exc:
+            raise AirflowException(f"Cannot resume the hunt: {exc}. Clear the task to run it again.") from exc
+        log.info(
+            "Resuming the hunt after throttling: %d piece(s) done, %d to go",
+            len(state.done),
+            len(state.pending),
+        )
+        return self._hunt(context, state)
+
+    def _plan(self, context: Context) -> HuntProgress:
+        query = self.query if isinstance(self.query, str) else ""
+        if not query.strip():
+            raise MTPConfigError("query is empty: give the KQL or the path of a .kql file")
+        try:
+            window = resolve_window(context, start=self.start, end=self.end, lookback=self.lookback)
+        except ValueError as exc:
+            raise MTPConfigError(f"Cannot tell the hunting window: {exc}") from exc
+        parameters = kql.bind(self.query_parameters, self.parameter_types)
+        self._check_window_names(query, window)
+        progress = HuntProgress.start(
+            parameters=parameters,
+            query=query,
+            window=window,
+            to_xcom=not self.output_path,
+            token=task_token(context),
+        )
+        if self._target is not None:
+            self._target.clean(progress.token)  # what an earlier, failed try left behind
+        log.info(
+            "Hunting over %s; query sha256 %s",
+            window.label() if window else "the service's default window (last 30 days)",
+            progress.query_sha256,
+        )
+        return progress
+
+    def _check_window_names(self, query: str, window: Window | None) -> None:
+        names = kql.WINDOW_NAMES
+        own = kql.defined_names(query) & set(names)
+        if own:
+            raise MTPConfigError(
+                f"The query binds {', '.join(sorted(own))} itself, which would hide the run's window: "
+                "rename its own binding, and use start/end or lookback to set the window"
+            )
+        used = kql.referenced_names(query, names)
+        if window is None:
+            if used:
+                raise MTPConfigError(
+                    f"The query uses {', '.join(sorted(used))}, but this run has no window: set "
+                    "start/end or lookback, or schedule the DAG with a timetable that gives data "
+                    "intervals (e.g. a timedelta or @daily)"
+                )
+            if self.split_on_limit:
+                raise MTPConfigError(
+                    "split_on_limit needs a window to split: set start/end or lookback, or use a "
+                    "schedule with data intervals"
+                )
+            return
+        missing = [name for name in names if name not in used]
+        if not missing:
+            return
+        if self.split_on_limit:
+            raise MTPConfigError(
+                f"split_on_limit needs the query to filter on the window, but it never uses "
+                f"{' or '.join(missing)}: add | where Timestamp >= WindowStart and Timestamp < WindowEnd"
+            )
+        log.warning(
+            "The query never uses %s: the run's window %s reaches it only as Graph's Timespan (the "
+            "legacy API searches the last 30 days). Add | where Timestamp >= WindowStart and "
+            "Timestamp < WindowEnd.",
+            " or ".join(missing),
+            window.label(),
+        )
+
+    @cached_property
+    def _target(self) -> OutputTarget | None:
+        if not self.output_path:
+            return None
+        from airflow_provider_mtp.outputs import OutputTarget
+
+        return OutputTarget(str(self.output_path), self.output_format)
+
+    @cached_property
+    def _graph(self) -> bool:
+        return self.hook.settings.api == "graph"
+
+    def _hunt(self, context: Context, progress: HuntProgress) -> Any:
+        target = self._target
+        try:
+            while progress.pending:
+                self._run_next(progress, target)
+            return self._finish(context, progress, target)
+        except TaskDeferred:
+            raise  # the part files are the resumed task's
+        except BaseException:
+            if target is not None:
+                target.clean(progress.token)
+            raise
+        finally:
+            self._close_connections()
+
+    def _close_connections(self) -> None:
+        """Close the hook's pooled HTTPS connections (if it made any): the task is done with them."""
+        hook = self.__dict__.get("hook")
+        session = getattr(hook, "__dict__", {}).get("session")
+        if session is not None:
+            session.close()
+
+    def _run_next(self, progress: HuntProgress, target: OutputTarget | None) -> None:
+        piece = progress.pending[0]
+        try:
+            done = self._run_piece(progress, piece, target)
+        except MTPThrottledError as exc:
+            self._defer_or_raise(progress, exc)
+        except MTPLimitExceededError as exc:
+            self._split(progress, piece, _Truncated(exc.limit, exc))
+            return
+        except _Truncated as exc:
+            self._split(progress, piece, exc)
+            return
+        progress.pending.pop(0)
+        progress.done.append(done)
+        if self.split_on_limit:
+            log.info(
+                "window %d/%d %s: %s rows",
+                len(progress.done),
+                len(progress.done) + len(progress.pending),
+                piece.window.label() if piece.window else "",
+                f"{done.rows:,}",
+            )
+        else:
+            log.info(
+                "%s: %s rows", piece.window.label() if piece.window else "default window", f"{done.rows:,}"
+            )
+
+    def _run_piece(self, progress: HuntProgress, piece: Piece, target: OutputTarget | None) -> DonePiece:
+        text = progress.text_for(piece.window)
+        timespan = piece.window.timespan if piece.window is not None and self._graph else None
+        result = self.hook.run_hunting_query(text, timespan=timespan)
+        with result:
+            schema = result.schema
+            self._check_schema(progress, schema, target)
+            if target is None:
+                rows = self._collect_rows(progress, result)
+                count = len(rows)
+                part_uri = None
+            else:
+                part = target.part(progress.token, progress.next_part)
+                progress.next_part += 1
+                count = target.write_part(part, schema, result.rows, on_row=_progress_logger(piece))
+                part_uri = str(part)
+                if count >= HUNTING_ROW_LIMIT:
+                    _remove_part(part)
+        if count >= HUNTING_ROW_LIMIT:
+            raise _Truncated("rows")
+        if target is None and progress.rows is not None:
+            progress.rows.extend(rows)
+        return DonePiece(window=piece.window, rows=count, query_sha256=query_sha256(text), part=part_uri)
+
+    def _check_schema(
+        self, progress: HuntProgress, schema: list[dict[str, str]], target: OutputTarget | None
+    ) -> None:
+        if progress.schema is None:
+            progress.schema = schema
+        elif schema != progress.schema and target is not None:
+            raise MTPServiceError(
+                "The pieces of the split window came back with different columns "
+                f"({progress.schema} then {schema}); they cannot go in one file. Project the columns "
+                "explicitly (| project ...) so every piece has the same schema."
+            )
+
+    def _collect_rows(self, progress: HuntProgress, result: HuntingResult) -> list[dict[str, Any]]:
+        """The piece's rows, holding at most ``max_xcom_rows + 1`` rows in all."""
+        room = self.max_xcom_rows - len(progress.rows or [])
+        rows: list[dict[str, Any]] = []
+        for row in result.rows:
+            rows.append(row)
+            if len(rows) > room:
+                result.close()
+                raise MTPError(
+                    f"The hunt returned more than max_xcom_rows={self.max_xcom_rows} rows, too many for "
+                    "XCom. Set output_path (a local path or an object storage URI such as "
+                    "s3://bucket/hunts/{{ ds }}.parquet) to write them to a file, or narrow the query."
+                )
+        return rows
+
+    def _split(self, progress: HuntProgress, piece: Piece, truncated: _Truncated) -> None:
+        limit = _LIMIT_NAMES.get(truncated.limit, truncated.limit)
+        where = piece.window.label() if piece.window else "the default window"
+        if not self.split_on_limit:
+            detail = (
+                f" ({truncated.cause.service_message})"
+                if truncated.cause and truncated.cause.service_message
+                else ""
+            )
+            returned = (
+                f"returned {HUNTING_ROW_LIMIT:,} rows, Defender's {limit}, so it is probably truncated"
+                if truncated.cause is None
+                else f"hit Defender's {limit}{detail}"
+            )
+            raise MTPLimitExceededError(
+                f"The hunt over {where} {returned}. Set split_on_limit=True to split the window into "
+                "pieces that fit (valid when rows do not depend on the window's edges), or narrow the "
+                "window or the query.",
+                limit=truncated.limit,
+            ) from truncated.cause
+        if piece.window is None or piece.depth >= self.max_splits:
+            raise MTPLimitExceededError(
+                f"The piece {where} still hit Defender's {limit} after {piece.depth} split(s) "
+                f"(max_splits={self.max_splits}). Raise max_splits, shorten the schedule's interval, "
+                "or filter or project more in the query.",
+                limit=truncated.limit,
+            ) from truncated.cause
+        try:
+            first, second = piece.window.halves()
+        except ValueError as exc:
+            raise MTPLimitExceededError(
+                f"The piece {where} hit Defender's {limit}: {exc}.", limit=truncated.limit
+            ) from exc
+        log.info(
+            "window %s hit the %s; splitting it in two (depth %d of at most %d)",
+            where,
+            limit,
+            piece.depth + 1,
+            self.max_splits,
+        )
+        progress.pending[0:1] = [Piece(first, piece.depth + 1), Piece(second, piece.depth + 1)]
+
+    def _defer_or_raise(self, progress: HuntProgress, exc: MTPThrottledError) -> NoReturn:
+        if not self.deferrable:
+            raise exc
+        wait = exc.retry_after if exc.retry_after is not None else DEFAULT_THROTTLE_WAIT_S
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        progress.deferrals += 1
+        moment = datetime.now(UTC) + timedelta(seconds=max(wait, 1.0))
+        log.info(
+            "Defender throttled the hunt for %.0f s; deferring until %s (deferral %d; %d piece(s) done, "
+            "%d to go)",
+            wait,
+            moment.isoformat(timespec="seconds"),
+            progress.deferrals,
+            len(progress.done),
+            len(progress.pending),
+        )
+        if self._target is not None:
+            self._target.save_checkpoint(progress.token, progress.to_json())
+        self.defer(
+            trigger=DateTimeTrigger(moment=moment),
+            method_name="execute_complete",
+            kwargs={"progress": progress.to_json()},
+        )
+
+    def _finish(self, context: Context, progress: HuntProgress, target: OutputTarget | None) -> Any:
+        total = progress.total_rows
+        pieces = len(progress.done)
+        log.info("Hunt done: %s rows in %d piece%s", f"{total:,}", pieces, "" if pieces == 1 else "s")
+        if target is None:
+            self._record_outlets(context, {"rows": total, "query_sha256": progress.query_sha256})
+            return progress.rows or []
+        from airflow.sdk import ObjectStoragePath
+
+        parts = [ObjectStoragePath(piece.part) for piece in progress.done if piece.part]
+        target.publish(parts, progress.schema or [], progress.token)
+        target.clean(progress.token)
+        manifest: dict[str, Any] = {
+            "path": target.uri,
+            "rows": total,
+            "schema": progress.schema or [],
+            "window": progress.window.as_dict() if progress.window else None,
+            "query_sha256": progress.query_sha256,
+        }
+        if self.split_on_limit:
+            manifest["pieces"] = [piece.manifest_entry() for piece in progress.done]
+        log.info("Wrote %s rows to %s", f"{total:,}", target.uri)
+        self._record_outlets(
+            context,
+            {
+                "path": target.uri,
+                "rows": total,
+                "window": manifest["window"],
+                "query_sha256": manifest["query_sha256"],
+            },
+        )
+        return manifest
+
+    def _record_outlets(self, context: Context, extra: dict[str, Any]) -> None:
+        """Put the result's summary on each outlet asset's event."""
+        from airflow.sdk import Asset
+
+        events = context.get("outlet_events")
+        if events is None:
+            return
+        for outlet in self.outlets or ():
+            if isinstance(outlet, Asset):
+                events[outlet].extra.update(extra)
+
+
+def _progress_logger(piece: Piece) -> Any:
+    """A callback logging every 25,000 rows written, for long pieces."""
+
+    def on_row(count: int) -> None:
+        if count % 25_000 == 0:
+            log.info(
+                "... %s rows written%s", f"{count:,}", f" for {piece.window.label()}" if piece.window else ""
+            )
+
+    return on_row
+
+
+def _remove_part(part: Any) -> None:
+    try:
+        part.unlink()
+    except OSError as exc:
+        log.debug("could not remove %s: %s", part, exc)

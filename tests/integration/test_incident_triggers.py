@@ -1,0 +1,338 @@
+"""IncidentTrigger and IncidentEventTrigger against the emulator, and the pure rules they share.
+
+Triggers run in this test's own event loop, as the triggerer runs them: ``anext(trigger.run())``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from airflow.sdk.serde import deserialize, serialize
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from airflow_provider_mtp.auth import clear_token_cache
+from airflow_provider_mtp.emulator import DefenderEmulator
+from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
+from airflow_provider_mtp.triggers.incidents import (
+    IncidentEventTrigger,
+    IncidentFilters,
+    IncidentTrigger,
+    UpdateCursor,
+    decide,
+    match_incidents,
+    timestamp_ticks,
+)
+from airflow_provider_mtp.windows import Window
+
+#: A closed window in June 2026 (no seeded incident is that old), and one incident in it.
+START, END = "2026-06-01T00:00:00.0000000Z", "2026-06-01T01:00:00.0000000Z"
+
+
+@pytest.fixture
+def emulator(defender_emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch) -> DefenderEmulator:
+    defender_emulator.reset()
+    defender_emulator.clear_faults()
+    clear_token_cache()
+    monkeypatch.setenv("AIRFLOW_CONN_MTP_DEFAULT", defender_emulator.airflow_conn)
+    return defender_emulator
+
+
+@pytest.fixture
+def hook_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts MTPAsyncHook listings and closes, in any trigger."""
+    calls = {"list": 0, "close": 0}
+    listing, closing = MTPAsyncHook.list_incidents, MTPAsyncHook.close
+
+    def counting_list(self: MTPAsyncHook, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+        calls["list"] += 1
+        return listing(self, **kwargs)
+
+    async def counting_close(self: MTPAsyncHook) -> None:
+        calls["close"] += 1
+        await closing(self)
+
+    monkeypatch.setattr(MTPAsyncHook, "list_incidents", counting_list)
+    monkeypatch.setattr(MTPAsyncHook, "close", counting_close)
+    return calls
+
+
+def window_trigger(**kwargs: Any) -> IncidentTrigger:
+    return IncidentTrigger(
+        window_start=kwargs.pop("window_start", START),
+        window_end=kwargs.pop("window_end", END),
+        lag_seconds=kwargs.pop("lag_seconds", 0),
+        poke_interval=kwargs.pop("poke_interval", 0.1),
+        **kwargs,
+    )
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Yield to the loop until ``condition`` holds (a safety bound, not a timing assertion)."""
+    for _ in range(400):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+# IncidentTrigger ----------------------------------------------------------------------------------
+
+
+def test_serialize_round_trips_as_json_and_through_airflow_serde() -> None:
+    trigger = window_trigger(
+        status=["active"], severity=["high"], tags=["a"], classification=["truePositive"], max_incidents=None
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_mtp.triggers.incidents.IncidentTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    rebuilt = IncidentTrigger(**deserialize(serialize(kwargs)))  # type: ignore[arg-type]
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_trigger_fires_one_success_event_and_closes_its_hook(
+    emulator: DefenderEmulator, hook_calls: dict[str, int]
+) -> None:
+    made = emulator.put_incidents(
+        {"displayName": "a", "severity": "high", "lastUpdateDateTime": "2026-06-01T00:10:00Z"},
+        {"displayName": "b", "severity": "low", "lastUpdateDateTime": "2026-06-01T00:20:00Z"},
+        {"displayName": "c", "severity": "high", "lastUpdateDateTime": END},
+    )
+
+    async def scenario() -> tuple[TriggerEvent, Any]:
+        run = window_trigger(severity=["high"]).run()
+        event = await anext(run)
+        return event, await anext(run, None)
+
+    event, after = asyncio.run(scenario())
+    assert after is None, "run() returns after its one event"
+    assert event.payload["status"] == "success"
+    assert event.payload["count"] == 1
+    assert [s["id"] for s in event.payload["incidents"]] == [made[0]["id"]]
+    assert event.payload["window"] == {"start": START, "end": END}
+    assert json.loads(json.dumps(event.payload)) == event.payload
+    assert hook_calls == {"list": 1, "close": 1}
+
+
+def test_trigger_reports_service_errors_as_an_error_event(
+    emulator: DefenderEmulator, hook_calls: dict[str, int]
+) -> None:
+    emulator.inject_fault(path="/v1.0/security/incidents", method="GET", status=403)
+    event = asyncio.run(anext(window_trigger().run()))
+    assert event.payload["status"] == "error"
+    assert event.payload["error_type"] == "MTPPermissionError"
+    assert "SecurityIncident.Read.All" in event.payload["message"]
+    assert hook_calls["close"] == 1
+
+
+def test_trigger_reports_too_many_and_empty(emulator: DefenderEmulator) -> None:
+    emulator.put_incidents(
+        *({"lastUpdateDateTime": f"2026-06-01T00:{minute:02d}:00Z"} for minute in range(1, 4))
+    )
+    too_many = asyncio.run(anext(window_trigger(max_incidents=2).run()))
+    assert too_many.payload["status"] == "error"
+    assert too_many.payload["error_type"] == "TooManyIncidents"
+    assert "more than max_incidents=2" in too_many.payload["message"]
+
+    empty = asyncio.run(anext(window_trigger(min_incidents=4, on_empty="fail").run()))
+    assert empty.payload["status"] == "empty"
+    assert empty.payload["count"] == 3
+    assert empty.payload["on_empty"] == "fail"
+    assert len(empty.payload["incidents"]) == 3
+
+    counted = asyncio.run(anext(window_trigger(include_incidents=False, max_incidents=None).run()))
+    assert counted.payload["status"] == "success"
+    assert "incidents" not in counted.payload
+
+
+def test_a_cancelled_trigger_closes_its_hook(emulator: DefenderEmulator, hook_calls: dict[str, int]) -> None:
+    now = datetime.now(UTC)
+    open_window = window_trigger(
+        window_start=(now - timedelta(hours=1)).isoformat(),
+        window_end=(now + timedelta(hours=1)).isoformat(),
+        poke_interval=60,
+    )
+
+    async def scenario() -> None:
+        task = asyncio.create_task(anext(open_window.run()))
+        await until(lambda: hook_calls["list"] == 1, "the first poll")
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert hook_calls["close"] == 1
+
+
+def test_200_triggers_in_one_loop_ask_entra_for_one_token(emulator: DefenderEmulator) -> None:
+    emulator.put_incidents({"displayName": "shared", "lastUpdateDateTime": "2026-06-01T00:30:00Z"})
+    triggers = [window_trigger() for _ in range(200)]
+
+    async def scenario() -> list[TriggerEvent]:
+        return list(await asyncio.gather(*(anext(trigger.run()) for trigger in triggers)))
+
+    events = asyncio.run(scenario())
+    assert {event.payload["status"] for event in events} == {"success"}
+    assert {event.payload["incidents"][0]["title"] for event in events} == {"shared"}
+    stats = emulator.stats()
+    assert stats["tokens_issued"] == {emulator.client_id: 1}
+    assert stats["requests"]["POST /{tenant}/oauth2/v2.0/token"] == {"200": 1}
+    assert stats["requests"]["GET /v1.0/security/incidents"] == {"200": 200}
+
+
+# IncidentEventTrigger -----------------------------------------------------------------------------
+
+
+def test_event_trigger_serializes_and_hashes_stably() -> None:
+    trigger = IncidentEventTrigger(severity="high", tags=["watch"], poll_interval=30)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_mtp.triggers.incidents.IncidentEventTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs["start"] is None, "no 'now' in the kwargs: they identify the watcher"
+    rebuilt = IncidentEventTrigger(**deserialize(serialize(kwargs)))  # type: ignore[arg-type]
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert isinstance(rebuilt, BaseEventTrigger)
+    assert BaseEventTrigger.hash(classpath, kwargs) == BaseEventTrigger.hash(*rebuilt.serialize())
+
+
+def test_event_trigger_fires_for_new_and_updated_incidents_once_each(
+    emulator: DefenderEmulator, hook_calls: dict[str, int]
+) -> None:
+    trigger = IncidentEventTrigger(tags="watch", poll_interval=0.1, lag_seconds=60)
+    events: list[dict[str, Any]] = []
+
+    def put(*incidents: dict[str, Any]) -> list[dict[str, Any]]:
+        # Stamped by the emulator's clock: set it to now, after the trigger started.
+        emulator.set_clock(datetime.now(UTC).isoformat())
+        return emulator.put_incidents(*incidents)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async def consume() -> None:
+            async for event in trigger.run():
+                events.append(event.payload)
+
+        task = asyncio.create_task(consume())
+        await until(lambda: hook_calls["list"] >= 1, "the first poll")
+        made = await asyncio.to_thread(
+            put,
+            {"displayName": "new one", "customTags": ["watch"]},
+            {"displayName": "new two", "customTags": ["watch"]},
+            {"displayName": "not watched"},
+        )
+        await until(lambda: len(events) >= 2, "two new incidents")
+        await asyncio.to_thread(put, {"id": made[0]["id"], "status": "resolved"})
+        await until(lambda: len(events) >= 3, "the update")
+        polls = hook_calls["list"]
+        await until(lambda: hook_calls["list"] >= polls + 3, "three more polls")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return made
+
+    made = asyncio.run(scenario())
+    assert [event["title"] for event in events] == ["new one", "new two", "new one"]
+    assert events[2]["status"] == "resolved"
+    assert len({event["key"] for event in events}) == 3, "re-polls (lag 60 s) fired nothing twice"
+    first = events[0]
+    assert first["key"] == f"{made[0]['id']}@{first['last_update']}"
+    assert set(first) == {"id", "title", "severity", "status", "last_update", "portal_url", "key"}
+    assert hook_calls["close"] == 1
+
+
+# The pure rules -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "ticks"),
+    [
+        ("1970-01-01T00:00:00Z", 0),
+        ("1970-01-01T00:00:00.0000001Z", 1),
+        ("1970-01-01T00:00:00.1Z", 1_000_000),
+        ("1970-01-01T00:00:01.123456789Z", 11_234_567),
+        ("1970-01-01T01:00:00+01:00", 0),
+        ("1970-01-01T00:00:00", 0),
+        ("yesterday", None),
+        (None, None),
+    ],
+)
+def test_timestamp_ticks(text: Any, ticks: int | None) -> None:
+    assert timestamp_ticks(text) == ticks
+
+
+def test_match_keeps_one_copy_at_the_latest_update_and_filters_after() -> None:
+    window = Window(datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 1, 1, tzinfo=UTC))
+    listing = [
+        {"id": "2", "lastUpdateDateTime": "2026-06-01T00:10:00Z", "classification": "truePositive"},
+        {"id": "10", "lastUpdateDateTime": "2026-06-01T00:10:00.0000000Z", "classification": "truePositive"},
+        {"id": "2", "lastUpdateDateTime": "2026-06-01T00:20:00Z", "classification": "falsePositive"},
+        {"id": "3", "lastUpdateDateTime": "2026-06-01T01:00:00Z", "classification": "truePositive"},
+        {"id": "4", "lastUpdateDateTime": "2026-05-31T23:59:59.9999999Z", "classification": "truePositive"},
+    ]
+    everything = match_incidents(listing, window=window, filters=IncidentFilters())
+    assert [(i["id"], i["lastUpdateDateTime"]) for i in everything] == [
+        ("10", "2026-06-01T00:10:00.0000000Z"),
+        ("2", "2026-06-01T00:20:00Z"),
+    ]
+    true_positives = match_incidents(
+        listing, window=window, filters=IncidentFilters.build(classification="TruePositive")
+    )
+    assert [i["id"] for i in true_positives] == ["10"], "incident 2's latest update is not a true positive"
+
+
+@pytest.mark.parametrize(
+    ("count", "minutes_past_end", "maximum", "outcome"),
+    [
+        (0, -1, 5, "wait"),
+        (2, -1, 5, "success"),
+        (1, -1, 5, "wait"),
+        (1, 0, 5, "empty"),
+        (1, 1, 5, "empty"),
+        (6, -1, 5, "too_many"),
+        (6, -1, None, "success"),
+    ],
+)
+def test_decide(count: int, minutes_past_end: int, maximum: int | None, outcome: str) -> None:
+    window = Window(datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 1, 1, tzinfo=UTC))
+    decision = decide(
+        count,
+        window=window,
+        now=window.end + timedelta(minutes=minutes_past_end),
+        min_incidents=2,
+        max_incidents=maximum,
+        filters=IncidentFilters(),
+    )
+    assert decision.outcome == outcome
+    assert decision.final == (outcome != "wait")
+
+
+def test_cursor_fires_each_update_once_and_looks_back_by_the_lag() -> None:
+    cursor = UpdateCursor(start=100, lag=10)
+    everything = IncidentFilters()
+
+    def incident(ident: str, ticks: int) -> dict[str, Any]:
+        seconds, fraction = divmod(ticks, 10_000_000)
+        stamp = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+        return {"id": ident, "lastUpdateDateTime": f"{stamp}.{fraction:07d}Z"}
+
+    first = cursor.take_new(
+        [incident("a", 99), incident("b", 120), incident("c", 120)], filters=everything, now=10**9
+    )
+    assert [i["id"] for i in first] == ["b", "c"], "updates before start are not wanted"
+    assert cursor.query_from() == 110
+    # The same listing again (a ge query returns the boundary): nothing new. A late one at 115: new.
+    again = cursor.take_new(
+        [incident("b", 120), incident("c", 120), incident("d", 115)], filters=everything, now=10**9
+    )
+    assert [i["id"] for i in again] == ["d"]
+    # An update of b is a new key; the cursor forgets what the next query cannot return.
+    later = cursor.take_new([incident("b", 200)], filters=everything, now=10**9)
+    assert [i["id"] for i in later] == ["b"]
+    assert cursor.query_from() == 190
+    assert set(cursor.seen) == {("b", incident("b", 200)["lastUpdateDateTime"])}
+    # A future stamp does not drag the horizon past the clock.
+    cursor.take_new([incident("e", 10**12)], filters=everything, now=300)
+    assert cursor.high == 300
