@@ -10,7 +10,7 @@ endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install test lint typecheck demo dist clean
+.PHONY: install test lint typecheck demo dist clean e2e-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-LINTED := $(wildcard airflow_provider_mtp tests example_dags bench)
+LINTED := $(wildcard airflow_provider_mtp tests example_dags bench demo)
 
 lint: install
 	$(BIN)/ruff check $(LINTED)
@@ -32,8 +32,20 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck
+# Debian's browser and driver for tests/e2e/test_browser.py (no tool that downloads its own browser).
+e2e-deps:
+	(command -v chromium && command -v chromedriver) >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
+
+test: install lint typecheck e2e-deps
 	$(BIN)/python -m pytest
+
+# Every example DAG against the emulator, in airflow-home/ and demo-output/ (see demo/__main__.py).
+demo: install
+	$(BIN)/python -m demo
+
+.PHONY: demo-clean
+demo-clean:
+	rm -rf airflow-home demo-output
 
 dist: install
 	rm -rf dist && $(BIN)/python -m uv build --out-dir dist

@@ -8,11 +8,11 @@ incident sensor:
 3. else ``lookback`` ending at the run's time;
 4. else no window (the API's own 30 days).
 
-Airflow 3 gives a zero-width interval (start == end) to cron schedules without
-``create_cron_data_intervals=True``, to manual runs and to ``dags test``; the rule falls through
-to ``lookback`` for those. Timetables with real intervals: ``timedelta`` schedules, ``@hourly``
-style presets and cron strings with ``create_cron_data_intervals=True``, ``CronDataIntervalTimetable``
-and ``DeltaDataIntervalTimetable``.
+With Airflow 3.3's defaults, ``timedelta`` schedules, ``@hourly``-style presets and cron strings
+all give a zero-width interval (start == end), as do manual runs and ``dags test``; the rule falls
+through to ``lookback`` for those. Real intervals come from ``CronDataIntervalTimetable`` and
+``DeltaDataIntervalTimetable``, or from the ``[scheduler] create_cron_data_intervals`` /
+``create_delta_data_intervals`` settings.
 """
 
 from __future__ import annotations

@@ -97,9 +97,10 @@ class IncidentSensor(BaseSensorOperator):
     window.end - lag)``, where the window is ``start``/``end`` if given, else the run's data
     interval, else ``lookback`` ending at the run's time. The bounds are sent as ``ge``/``lt`` with
     7 fractional digits and checked again on 100-ns ticks, so an update exactly on a boundary
-    belongs to the later window only. Use a schedule with real data intervals (a ``timedelta``,
-    ``@hourly``-style presets, or cron with ``create_cron_data_intervals=True``) for consecutive
-    runs that tile time; manual runs need ``lookback`` or ``start``/``end``.
+    belongs to the later window only. Use a schedule with real data intervals
+    (``CronDataIntervalTimetable``, ``DeltaDataIntervalTimetable``; with Airflow 3.3's defaults a
+    ``timedelta``, ``@hourly`` or cron schedule gives zero-width ones) for consecutive runs that
+    tile time; manual runs need ``lookback`` or ``start``/``end``.
 
     **Answer.** The sensor succeeds as soon as ``min_incidents`` match. Once the shifted window
     end has passed and fewer match, the answer is final and ``on_empty`` decides: ``skip``
@@ -258,7 +259,7 @@ class IncidentSensor(BaseSensorOperator):
         if window is None:
             raise MTPConfigError(
                 f"IncidentSensor {self.task_id!r} has no window: this run has an empty data interval "
-                "(manual runs and cron schedules without create_cron_data_intervals=True). Set lookback "
+                "(manual runs, and timedelta or cron schedules with Airflow's defaults). Set lookback "
                 "(e.g. timedelta(hours=1)), or start and end, or use a schedule with data intervals."
             )
         return Window(_plain_utc(window.start), _plain_utc(window.end))
