@@ -125,8 +125,9 @@ class MsalTokenSource:
         if result.get("token_source") == "cache":
             log.debug("served a token for %s from the cache (%s)", settings.scope, settings.auth_type)
         else:
-            # Mask before the token can reach any log line (headers, reprs, tracebacks).
-            _mask([token])
+            # Mask before the token can reach any log line (headers, reprs, tracebacks); user flows
+            # also carry a refresh token and an id token, credentials as well.
+            _mask([token, *(str(result[key]) for key in ("refresh_token", "id_token") if result.get(key))])
             log.info(
                 "acquired a token for %s (%s), expires in %s s",
                 settings.scope,
@@ -191,7 +192,9 @@ class _SharedApp:
                 if settings.managed_identity_client_id
                 else msal.SystemAssignedManagedIdentity()
             )
-            # The identity endpoint comes from IDENTITY_ENDPOINT/IDENTITY_HEADER (App Service) or IMDS.
+            # The identity endpoint comes from IDENTITY_ENDPOINT/IDENTITY_HEADER (App Service) or IMDS;
+            # the header is a credential for that endpoint.
+            _mask([os.environ.get("IDENTITY_HEADER", "")])
             return msal.ManagedIdentityClient(identity, http_client=self.session, token_cache=self.cache)
         options: dict[str, Any] = {
             "authority": settings.authority,
