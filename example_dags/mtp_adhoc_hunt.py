@@ -90,11 +90,20 @@ with DAG(
         "lookback_hours": Param(
             24, type="integer", minimum=1, maximum=720, title="Lookback (hours)", description="Up to 30 days."
         ),
+        # Nullable: the UI form makes a non-nullable param required and sends a blank field as null.
         "device_name": Param(
-            "", type="string", maxLength=255, title="Device name", description="Blank: every device."
+            None,
+            type=["null", "string"],
+            maxLength=255,
+            title="Device name",
+            description="Blank: every device.",
         ),
         "account_name": Param(
-            "", type="string", maxLength=255, title="Account name", description="Blank: every account."
+            None,
+            type=["null", "string"],
+            maxLength=255,
+            title="Account name",
+            description="Blank: every account.",
         ),
     },
     user_defined_macros={"saved_queries": SAVED_QUERIES, "mtp_output_root": output_root},
@@ -105,8 +114,8 @@ with DAG(
         # Chosen from the fixed list by the enum-checked key; the form's text never enters the query.
         query="{{ saved_queries[params.query] }}",
         query_parameters={
-            "device": "{{ params.device_name }}",
-            "account": "{{ params.account_name }}",
+            "device": "{{ params.device_name or '' }}",
+            "account": "{{ params.account_name or '' }}",
             "lookback_hours": "{{ params.lookback_hours }}",
             "until": "{{ dag_run.run_after.isoformat() }}",
         },
