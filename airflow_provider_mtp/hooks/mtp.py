@@ -36,6 +36,8 @@ NEEDED_PERMISSIONS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("run hunting queries", ("AdvancedHunting.Read.All", "AdvancedHunting.Read")),
     ),
 }
+#: The longest throttling wait a hook sleeps through unless told otherwise.
+DEFAULT_MAX_WAIT_S = 60.0
 API_NAMES = {"graph": "Microsoft Graph", "legacy": "Microsoft Threat Protection"}
 
 
@@ -48,6 +50,9 @@ class MTPHook(BaseHook):
 
     :param mtp_conn_id: the ``mtp`` connection to use.
     :param api: ``graph`` or ``legacy`` to override the connection's back end.
+    :param max_wait: the longest wait (seconds) the hook sleeps through when the service throttles;
+        a longer one raises :class:`~airflow_provider_mtp.errors.MTPThrottledError` at once (a
+        deferrable task then defers instead of holding its worker slot). Default 60 s.
     """
 
     conn_name_attr = "mtp_conn_id"
@@ -56,11 +61,17 @@ class MTPHook(BaseHook):
     hook_name = "Microsoft Defender XDR"
 
     def __init__(
-        self, mtp_conn_id: str = default_conn_name, *, api: str | None = None, **kwargs: Any
+        self,
+        mtp_conn_id: str = default_conn_name,
+        *,
+        api: str | None = None,
+        max_wait: float | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.mtp_conn_id = mtp_conn_id
         self.api = api
+        self.max_wait = max_wait
 
     # Built on first use: constructing a hook does no I/O.
     @cached_property
@@ -107,6 +118,7 @@ class MTPHook(BaseHook):
             dialect="graph" if settings.api == "graph" else "legacy",
             allowed_hosts=settings.allowed_hosts,
             timeout=settings.timeouts,
+            max_wait=DEFAULT_MAX_WAIT_S if self.max_wait is None else float(self.max_wait),
         )
         if settings.api == "graph":
             return GraphSecurityApi(transport=transport)

@@ -204,12 +204,7 @@ class RunHuntingQueryOperator(BaseOperator):
         """The hook, built on first use (never at DAG parse time)."""
         from airflow_provider_mtp.hooks.mtp import MTPHook
 
-        hook = MTPHook(mtp_conn_id=self.mtp_conn_id, api=self.api)
-        if self.throttle_max_wait is not None:
-            transport = getattr(hook.get_conn(), "transport", None)
-            if transport is not None:
-                transport.max_wait = float(self.throttle_max_wait)
-        return hook
+        return MTPHook(mtp_conn_id=self.mtp_conn_id, api=self.api, max_wait=self.throttle_max_wait)
 
     # ----------------------------------------------------------------------------------------------
     # Templates: the KQL filters are always available here

@@ -34,7 +34,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_mtp import auth
 from airflow_provider_mtp.emulator import DefenderEmulator
-from airflow_provider_mtp.errors import MTPConfigError, MTPNotFoundError
+from airflow_provider_mtp.errors import MTPConfigError, MTPNotFoundError, MTPThrottledError
 from airflow_provider_mtp.hooks.mtp import MTPHook
 from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
 from tests.conftest import TEST_NOW
@@ -471,6 +471,17 @@ def test_no_secret_key_password_or_token_in_any_log_line(
 # --------------------------------------------------------------------------------------------------
 # test_connection()
 # --------------------------------------------------------------------------------------------------
+
+
+def test_max_wait_bounds_the_throttling_wait_the_hook_sleeps_through(
+    emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch, make_hook: Callable[..., MTPHook]
+) -> None:
+    conn_id = use_connection(monkeypatch, emulator)
+    emulator.inject_fault(path="/v1.0/security/runHuntingQuery", status=429, retry_after=30, count=2)
+    with pytest.raises(MTPThrottledError) as throttled:
+        make_hook(conn_id, max_wait=5).run_hunting_query("print x = 1")
+    assert throttled.value.retry_after == 30
+    assert api_requests(emulator)["POST /v1.0/security/runHuntingQuery"] == {"429": 1}
 
 
 @pytest.mark.parametrize("api", APIS)
