@@ -344,7 +344,7 @@ def required_roles(message: str | None) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
-class _Retryable(Exception):
+class Retryable(Exception):
     """One failed attempt that may be retried.
 
     :param reason: what failed, for the log line (no query strings, no secrets).
@@ -364,7 +364,9 @@ class _Retryable(Exception):
 
 
 @dataclass(kw_only=True)
-class _Call:
+class PendingCall:
+    """One request being made, through its retries: what to send and how to treat a failure."""
+
     method: str
     url: str
     params: Mapping[str, Any] | None
@@ -561,7 +563,7 @@ class Transport:
         :param idempotent: see :meth:`request`.
         :param permission: see :meth:`request`.
         """
-        call = _Call(
+        call = PendingCall(
             method=method.upper(),
             url=self._resolve(path_or_url),
             params=params,
@@ -573,14 +575,14 @@ class Transport:
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
             wait=self._wait,
-            retry=tenacity.retry_if_exception_type(_Retryable),
+            retry=tenacity.retry_if_exception_type(Retryable),
             before_sleep=lambda state: self._log_retry(call, state),
             sleep=self.sleep,
             reraise=True,
         )
         try:
             result: T = retrying(self._attempt, call)
-        except _Retryable as exc:
+        except Retryable as exc:
             raise self._exhausted(call, exc) from exc.__cause__
         return result
 
@@ -602,7 +604,7 @@ class Transport:
         seen: set[str] = set()
         while url is not None:
             body = self.request_json("GET", url, params=page_params, permission=permission)
-            yield _page_items(body, url)
+            yield page_items(body, url)
             url, page_params = self.next_link(body, seen), None
 
     def next_link(self, body: Any, seen: set[str]) -> str | None:
@@ -649,7 +651,7 @@ class Transport:
         while True:
             page_params = {**(params or {}), "$top": page_size, "$skip": skip}
             body = self.request_json("GET", path, params=page_params, permission=permission)
-            items = _page_items(body, path)
+            items = page_items(body, path)
             yield items
             if len(items) < page_size:
                 return
@@ -725,7 +727,7 @@ class Transport:
     # One attempt
     # ----------------------------------------------------------------------------------------------
 
-    def _attempt(self, call: _Call) -> Any:
+    def _attempt(self, call: PendingCall) -> Any:
         response = self._send_authenticated(call)
         if not 200 <= response.status_code < 300:
             detail = ServiceError.from_response(response)
@@ -749,13 +751,13 @@ class Transport:
                     "The change may have been applied: check the incident before running it again (a "
                     "repeated comment is added twice)."
                 ) from exc
-            raise _Retryable(reason, kind="connection") from exc
+            raise Retryable(reason, kind="connection") from exc
         except BaseException:
             response.close()
             del response
             raise
 
-    def _send_authenticated(self, call: _Call) -> requests.Response:
+    def _send_authenticated(self, call: PendingCall) -> requests.Response:
         token = self.tokens.token()
         response = self._send(call, token)
         if response.status_code != 401:
@@ -771,7 +773,7 @@ class Transport:
             raise self._auth_error(call, detail)
         return retried
 
-    def _token_refused(self, call: _Call, detail: ServiceError) -> None:
+    def _token_refused(self, call: PendingCall, detail: ServiceError) -> None:
         """A 401: fail if the call already had a fresh token, else say that it gets one (also async)."""
         if call.refreshed:
             raise self._auth_error(call, detail)
@@ -784,7 +786,7 @@ class Transport:
             detail.code or "Unauthorized",
         )
 
-    def _send(self, call: _Call, token: str) -> requests.Response:
+    def _send(self, call: PendingCall, token: str) -> requests.Response:
         if getattr(self.session, "verify", True) is False:
             raise MTPConfigError(
                 "Certificate verification is switched off on the session; refusing to send a token. "
@@ -813,17 +815,17 @@ class Transport:
         except requests.exceptions.Timeout as exc:  # read timeout: the service may be working on it
             raise self._connection_failure(call, exc, sent=True) from exc
 
-    def _connection_failure(self, call: _Call, exc: Exception, *, sent: bool) -> Exception:
+    def _connection_failure(self, call: PendingCall, exc: Exception, *, sent: bool) -> Exception:
         reason = _short(exc)
         if sent and not call.idempotent:
             return MTPServiceError(
                 f"{call.method} {call.log_path}: the connection to {self.api_name} failed after the call "
                 f"was sent ({reason}). The change may have been applied: check before running it again."
             )
-        return _Retryable(reason, kind="connection")
+        return Retryable(reason, kind="connection")
 
-    def _fail(self, call: _Call, detail: ServiceError) -> None:
-        """Raise the error a non-2xx reply means, or :class:`_Retryable`."""
+    def _fail(self, call: PendingCall, detail: ServiceError) -> None:
+        """Raise the error a non-2xx reply means, or :class:`Retryable`."""
         status, message = detail.status, detail.message
         if call.hunting and status != 429:
             kind = limit_kind(message)
@@ -840,7 +842,7 @@ class Transport:
         if status == 429 or (quota_wait is not None and status in (400, 403, 429, 503)):
             wait = detail.retry_after if detail.retry_after is not None else quota_wait
             self._raise_if_too_long(call, detail, wait)
-            raise _Retryable(_retry_reason(detail, wait), kind="throttled", wait=wait, detail=detail)
+            raise Retryable(_retry_reason(detail, wait), kind="throttled", wait=wait, detail=detail)
         if status in _GATEWAY_STATUSES or (status == 500 and not message):
             if not call.idempotent and not (status == 503 and detail.retry_after is not None):
                 raise MTPServiceError(
@@ -849,7 +851,7 @@ class Transport:
                     **detail.kwargs(),
                 )
             self._raise_if_too_long(call, detail, detail.retry_after)
-            raise _Retryable(
+            raise Retryable(
                 _retry_reason(detail, detail.retry_after),
                 kind="service",
                 wait=detail.retry_after,
@@ -857,7 +859,7 @@ class Transport:
             )
         raise self._final_error(call, detail)
 
-    def _raise_if_too_long(self, call: _Call, detail: ServiceError, wait: float | None) -> None:
+    def _raise_if_too_long(self, call: PendingCall, detail: ServiceError, wait: float | None) -> None:
         if wait is not None and wait > self.max_wait:
             raise MTPThrottledError(
                 f"{self.api_title} asked to wait {wait:.0f} s before calling {call.log_path} again "
@@ -871,7 +873,7 @@ class Transport:
     # Errors
     # ----------------------------------------------------------------------------------------------
 
-    def _final_error(self, call: _Call, detail: ServiceError) -> MTPError:
+    def _final_error(self, call: PendingCall, detail: ServiceError) -> MTPError:
         status = detail.status
         where = f"{call.method} {call.log_path}"
         if status == 403:
@@ -899,7 +901,7 @@ class Transport:
             **detail.kwargs(),
         )
 
-    def _permission_text(self, call: _Call, detail: ServiceError) -> str:
+    def _permission_text(self, call: PendingCall, detail: ServiceError) -> str:
         roles = required_roles(detail.message) or ([call.permission] if call.permission else [])
         head = f"{self.api_title} refused {call.method} {call.log_path} ({detail.label} {detail.quoted})."
         if not roles:
@@ -918,7 +920,7 @@ class Transport:
             "delegated permission of that name instead."
         )
 
-    def _auth_error(self, call: _Call, detail: ServiceError) -> MTPAuthError:
+    def _auth_error(self, call: PendingCall, detail: ServiceError) -> MTPAuthError:
         if self.dialect == "legacy":
             audience = "https://api.security.microsoft.com (not the WindowsDefenderATP audience api.securitycenter.microsoft.com)"
         else:
@@ -931,7 +933,7 @@ class Transport:
             **detail.kwargs(),
         )
 
-    def _exhausted(self, call: _Call, exc: _Retryable) -> MTPError:
+    def _exhausted(self, call: PendingCall, exc: Retryable) -> MTPError:
         attempts = f"{self.max_attempts} attempt{'s' if self.max_attempts != 1 else ''}"
         detail = exc.detail
         where = f"{call.method} {call.log_path}"
@@ -961,7 +963,7 @@ class Transport:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        asked = exc.wait if isinstance(exc, _Retryable) else None
+        asked = exc.wait if isinstance(exc, Retryable) else None
         if asked is None:
             return backoff_wait(
                 state.attempt_number, base=self.backoff_base, cap=self.backoff_cap, rng=self.rng
@@ -971,9 +973,9 @@ class Transport:
         jitter = (self.rng or random).uniform(0, min(1.0, asked * 0.1))
         return min(self.max_wait, asked + jitter)
 
-    def _log_retry(self, call: _Call, state: tenacity.RetryCallState) -> None:
+    def _log_retry(self, call: PendingCall, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        reason = exc.reason if isinstance(exc, _Retryable) else type(exc).__name__
+        reason = exc.reason if isinstance(exc, Retryable) else type(exc).__name__
         wait = state.next_action.sleep if state.next_action else 0.0
         log.info(
             "Retrying %s %s after %s: attempt %d/%d in %.1f s",
@@ -1030,7 +1032,8 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {type(inner).__name__}" if inner is not None else type(exc).__name__
 
 
-def _page_items(body: Any, url: str) -> list[dict[str, Any]]:
+def page_items(body: Any, url: str) -> list[dict[str, Any]]:
+    """The ``value`` list of an OData page, or an error saying the reply is not one."""
     if not isinstance(body, dict) or not isinstance(body.get("value"), list):
         raise MTPServiceError(
             f"The reply to GET {urlsplit(url).path} is not an OData collection (no 'value' list)."

@@ -164,8 +164,8 @@ class MTPHook(BaseHook):
             in use (Graph and legacy field names differ).
         """
         yield from self.client.list_incidents(
-            status=_as_list(status),
-            severity=_as_list(severity),
+            status=as_list(status),
+            severity=as_list(severity),
             assigned_to=assigned_to,
             created_from=created_from,
             created_before=created_before,
@@ -271,7 +271,8 @@ class MTPHook(BaseHook):
         return True, message
 
 
-def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
+def as_list(value: str | Sequence[str] | None) -> list[str] | None:
+    """One value or several, as a list (``None`` stays ``None``); shared with the async hook."""
     if value is None:
         return None
     return [value] if isinstance(value, str) else list(value)

@@ -37,15 +37,15 @@ from airflow.sdk import BaseHook
 from airflow_provider_mtp.api import graph, legacy, mapping
 from airflow_provider_mtp.api.session import USER_AGENT
 from airflow_provider_mtp.api.transport import (
+    PendingCall,
+    Retryable,
     ServiceError,
     Transport,
-    _Call,
-    _page_items,
-    _Retryable,
+    page_items,
     untrusted_certificate_error,
 )
 from airflow_provider_mtp.errors import MTPConfigError
-from airflow_provider_mtp.hooks.mtp import _as_list
+from airflow_provider_mtp.hooks.mtp import as_list
 
 if TYPE_CHECKING:
     import requests
@@ -213,8 +213,8 @@ class MTPAsyncHook(BaseHook):
         :param odata_filter: a raw ``$filter`` clause ANDed to the others, for the back end in use.
         """
         arguments: dict[str, Any] = {
-            "status": _as_list(status),
-            "severity": _as_list(severity),
+            "status": as_list(status),
+            "severity": as_list(severity),
             "assigned_to": assigned_to,
             "created_from": created_from,
             "created_before": created_before,
@@ -321,7 +321,7 @@ class _AsyncTransport(Transport):
         :param params: query parameters.
         :param permission: the permission named in a 403 when the service names none.
         """
-        call = _Call(
+        call = PendingCall(
             method="GET",
             url=self._resolve(path_or_url),
             params=params,
@@ -333,14 +333,14 @@ class _AsyncTransport(Transport):
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
             wait=self._wait,
-            retry=tenacity.retry_if_exception_type(_Retryable),
+            retry=tenacity.retry_if_exception_type(Retryable),
             before_sleep=lambda state: self._log_retry(call, state),
             sleep=self.asleep,
             reraise=True,
         )
         try:
             return await retrying(self._aattempt, call)
-        except _Retryable as exc:
+        except Retryable as exc:
             raise self._exhausted(call, exc) from exc.__cause__
 
     async def agraph_pages(
@@ -357,7 +357,7 @@ class _AsyncTransport(Transport):
         seen: set[str] = set()
         while url is not None:
             body = await self.aget_json(url, params=page_params, permission=permission)
-            yield _page_items(body, url)
+            yield page_items(body, url)
             url, page_params = self.next_link(body, seen), None
 
     async def askip_pages(
@@ -380,13 +380,13 @@ class _AsyncTransport(Transport):
             body = await self.aget_json(
                 path, params={**(params or {}), "$top": page_size, "$skip": skip}, permission=permission
             )
-            items = _page_items(body, path)
+            items = page_items(body, path)
             yield items
             if len(items) < page_size:
                 return
             skip += len(items)
 
-    async def _aattempt(self, call: _Call) -> Any:
+    async def _aattempt(self, call: PendingCall) -> Any:
         response = await self._asend_authenticated(call)
         async with response:
             if not 200 <= response.status < 300:
@@ -395,11 +395,11 @@ class _AsyncTransport(Transport):
                 return json.loads(await response.read())
             except _BODY_ERRORS as exc:
                 # Every call here is a GET: a reply cut off mid-way is safe to ask for again.
-                raise _Retryable(
+                raise Retryable(
                     f"reply cut off or malformed ({type(exc).__name__})", kind="connection"
                 ) from exc
 
-    async def _asend_authenticated(self, call: _Call) -> aiohttp.ClientResponse:
+    async def _asend_authenticated(self, call: PendingCall) -> aiohttp.ClientResponse:
         token = await self.atoken()
         response = await self._asend(call, token)
         if response.status != 401:
@@ -413,7 +413,7 @@ class _AsyncTransport(Transport):
                 raise self._auth_error(call, await _service_error(response))
         return response
 
-    async def _asend(self, call: _Call, token: str) -> aiohttp.ClientResponse:
+    async def _asend(self, call: PendingCall, token: str) -> aiohttp.ClientResponse:
         try:
             return await self.client.request(
                 call.method,
