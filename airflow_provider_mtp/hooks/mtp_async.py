@@ -46,6 +46,7 @@ from airflow_provider_mtp.api.transport import (
 )
 from airflow_provider_mtp.errors import MTPConfigError
 from airflow_provider_mtp.hooks.mtp import as_list
+from airflow_provider_mtp.off_loop import import_module
 
 if TYPE_CHECKING:
     import requests
@@ -138,8 +139,8 @@ class MTPAsyncHook(BaseHook):
 
     async def _open_transport(self) -> _AsyncTransport:
         from airflow_provider_mtp.api.session import ProviderSession
-        from airflow_provider_mtp.auth import get_token_source
 
+        auth = await import_module("airflow_provider_mtp.auth")
         settings = await self.get_settings()
         if settings.proxy and urlsplit(settings.proxy).scheme.startswith("socks"):
             raise MTPConfigError(
@@ -150,7 +151,7 @@ class MTPAsyncHook(BaseHook):
         session = ProviderSession(
             ca_bundle=settings.ca_bundle, proxy=settings.proxy, timeout=settings.timeouts
         )
-        tokens = await asyncio.to_thread(get_token_source, settings, session)
+        tokens = await asyncio.to_thread(auth.get_token_source, settings, session)
         # Loading a CA bundle reads files.
         ssl_context = await asyncio.to_thread(_ssl_context, settings)
         connect, read = settings.timeouts

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from airflow_provider_mtp.errors import MTPConfigError, MTPServiceError, MTPThrottledError
+from airflow_provider_mtp.off_loop import import_module
 from airflow_provider_mtp.windows import Window, format_instant
 
 if TYPE_CHECKING:
@@ -383,6 +384,13 @@ def error_event(exc: BaseException) -> TriggerEvent:
     return TriggerEvent({"status": "error", "error_type": type(exc).__name__, "message": str(exc)})
 
 
+async def _async_hook(conn_id: str, api: str | None) -> MTPAsyncHook:
+    """A new async hook; its module is imported off the event loop the first time."""
+    module = await import_module("airflow_provider_mtp.hooks.mtp_async")
+    hook: MTPAsyncHook = module.MTPAsyncHook(mtp_conn_id=conn_id, api=api)
+    return hook
+
+
 class IncidentTrigger(BaseTrigger):
     """Waits, on the triggerer, for the answer of a deferred ``IncidentSensor``.
 
@@ -501,14 +509,12 @@ class IncidentTrigger(BaseTrigger):
             odata_filter=self.odata_filter,
         )
 
-    def _hook(self) -> MTPAsyncHook:
-        from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
-
-        return MTPAsyncHook(mtp_conn_id=self.mtp_conn_id, api=self.api)
+    async def _hook(self) -> MTPAsyncHook:
+        return await _async_hook(self.mtp_conn_id, self.api)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the answer is known, fire one event, return; the hook is closed on every exit."""
-        hook = self._hook()
+        hook = await self._hook()
         try:
             event = await self._wait(hook)
         finally:
@@ -717,10 +723,8 @@ class IncidentEventTrigger(BaseEventTrigger):
             },
         )
 
-    def _hook(self) -> MTPAsyncHook:
-        from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
-
-        return MTPAsyncHook(mtp_conn_id=self.mtp_conn_id, api=self.api)
+    async def _hook(self) -> MTPAsyncHook:
+        return await _async_hook(self.mtp_conn_id, self.api)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll forever, firing an event per new update; the hook is closed when the trigger stops."""
@@ -739,7 +743,7 @@ class IncidentEventTrigger(BaseEventTrigger):
             format_instant(start),
             filters.describe(),
         )
-        hook = self._hook()
+        hook = await self._hook()
         try:
             while True:
                 # Rounded down to the microsecond: asks a little more, never less.
