@@ -11,6 +11,9 @@ import requests
 from airflow_provider_mtp.emulator import DefenderEmulator
 from tests.conftest import TEST_NOW
 
+#: The emulator's token routes, as its request counters name them.
+TOKEN_ROUTES = ("POST /{tenant}/oauth2/v2.0/token", "GET /msi/token")
+
 GRAPH = "https://graph.microsoft.com"
 MTP = "https://api.security.microsoft.com"
 
@@ -33,6 +36,24 @@ def strict_emulator() -> Iterator[DefenderEmulator]:
         row_limit_behaviour="error",
     ) as emulator:
         yield emulator
+
+
+@pytest.fixture(scope="module")
+def short_lived_emulator() -> Iterator[DefenderEmulator]:
+    """Tokens that live 310 s: 10 s before msal's 300 s refresh margin."""
+    with DefenderEmulator(
+        seed=5, now=TEST_NOW, incidents=3, days=1, events_per_day=5, token_lifetime=310
+    ) as emulator:
+        yield emulator
+
+
+def token_requests(emulator: DefenderEmulator) -> int:
+    """Tokens issued; every token request succeeded."""
+    stats = emulator.stats()
+    asked = sum(count for route in TOKEN_ROUTES for count in stats["requests"].get(route, {}).values())
+    issued = sum(stats["tokens_issued"].values())
+    assert issued == asked, f"{asked - issued} token requests failed"
+    return issued
 
 
 def token(emulator: DefenderEmulator, audience: str, *, app: str | None = None) -> str:

@@ -24,11 +24,9 @@ from airflow_provider_mtp.clouds import Cloud
 from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.errors import MTPAuthError, MTPConfigError
 from airflow_provider_mtp.settings import ConnectionSettings
-from tests.conftest import TEST_NOW
-from tests.integration.conftest import call
+from tests.integration.conftest import call, token_requests
 
 AUTH_TYPES = ("client_secret", "certificate", "user_password", "managed_identity", "workload_identity")
-TOKEN_ROUTES = ("POST /{tenant}/oauth2/v2.0/token", "GET /msi/token")
 
 
 @pytest.fixture(autouse=True)
@@ -88,14 +86,6 @@ def source(settings: ConnectionSettings) -> auth.MsalTokenSource:
     """What a hook does: its own session, then the process-wide token source."""
     session = ProviderSession(ca_bundle=settings.ca_bundle, proxy=settings.proxy, timeout=settings.timeouts)
     return auth.get_token_source(settings, session)
-
-
-def token_requests(emulator: DefenderEmulator) -> int:
-    stats = emulator.stats()
-    assert sum(stats["tokens_issued"].values()) == sum(
-        count for route in TOKEN_ROUTES for count in stats["requests"].get(route, {}).values()
-    ), "no failed token request"
-    return sum(stats["tokens_issued"].values())
 
 
 def read_one_incident(emulator: DefenderEmulator, settings: ConnectionSettings, token: str) -> int:
@@ -236,15 +226,6 @@ def test_different_credentials_never_share_an_application(defender_emulator: Def
 
 
 # Refresh margin.
-@pytest.fixture(scope="module")
-def short_lived_emulator() -> Iterator[DefenderEmulator]:
-    """Tokens that live 310 s: 10 s before msal's 300 s refresh margin."""
-    with DefenderEmulator(
-        seed=5, now=TEST_NOW, incidents=3, days=1, events_per_day=5, token_lifetime=310
-    ) as emulator:
-        yield emulator
-
-
 def test_a_token_inside_the_refresh_margin_is_renewed_once(
     short_lived_emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,12 +37,11 @@ from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.errors import MTPConfigError, MTPNotFoundError, MTPThrottledError
 from airflow_provider_mtp.hooks.mtp import MTPHook
 from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
-from tests.conftest import TEST_NOW
+from tests.integration.conftest import token_requests
 
 AUTH_TYPES = ("client_secret", "certificate", "user_password", "managed_identity", "workload_identity")
 APIS = ("graph", "legacy")
 CONN_ID = "mtp_hook_test"
-TOKEN_ROUTES = ("POST /{tenant}/oauth2/v2.0/token", "GET /msi/token")
 INCIDENTS_PATH = {"graph": "/v1.0/security/incidents", "legacy": "/api/incidents"}
 PAGE_SIZE = {"graph": 50, "legacy": 100}
 TRANSPORT_LOGGER = "airflow_provider_mtp.api.transport"
@@ -191,15 +190,6 @@ def client_of(emulator: DefenderEmulator, auth_type: str) -> str:
     }[auth_type]
 
 
-def token_requests(emulator: DefenderEmulator) -> int:
-    """Tokens issued; every token request succeeded."""
-    stats = emulator.stats()
-    asked = sum(count for route in TOKEN_ROUTES for count in stats["requests"].get(route, {}).values())
-    issued = sum(stats["tokens_issued"].values())
-    assert issued == asked, f"{asked - issued} token requests failed"
-    return issued
-
-
 def api_requests(emulator: DefenderEmulator) -> dict[str, dict[str, int]]:
     """Calls to the Graph and MTP APIs (not Entra ID), by route and status."""
     return {
@@ -302,15 +292,6 @@ def test_thousand_calls_from_eight_hooks_in_four_threads_make_one_token_request(
     assert api_requests(emulator) == {"GET /v1.0/security/incidents/{incident_id}": {"200": 1000}}
     assert emulator.stats()["tokens_issued"] == {emulator.client_id: 1}
     assert token_requests(emulator) == 1
-
-
-@pytest.fixture(scope="module")
-def short_lived_emulator() -> Iterator[DefenderEmulator]:
-    """Tokens that live 310 s: 10 s before msal's 300 s refresh margin."""
-    with DefenderEmulator(
-        seed=5, now=TEST_NOW, incidents=3, days=1, events_per_day=5, token_lifetime=310
-    ) as emulator:
-        yield emulator
 
 
 def test_a_token_inside_msals_refresh_margin_is_renewed_exactly_once(
