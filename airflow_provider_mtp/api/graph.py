@@ -403,6 +403,7 @@ class GraphSecurityApi(SecurityApi):
             consume=HuntingResult.from_response,
             idempotent=True,  # a read: running it twice costs quota, changes nothing
             permission=HUNT_PERMISSION,
+            query=query,
         )
 
 

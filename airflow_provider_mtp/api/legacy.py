@@ -304,4 +304,5 @@ class LegacyMtpApi(SecurityApi):
             consume=HuntingResult.from_response,
             idempotent=True,
             permission=HUNT_PERMISSION,
+            query=query,
         )

@@ -8,11 +8,13 @@ Retry policy (modelled on Airflow's dbt Cloud hook: 429, 5xx and connection erro
 -----------------------------------------------------------------------------------
 Retried, with at most ``max_attempts`` attempts in all:
 
-* **429** (and any reply saying ``You can run queries again in <duration>``, the hunting CPU
-  quota): the service did not act, so non-idempotent calls are retried too. The wait is the
-  ``Retry-After`` header (seconds or an HTTP date); else the reset time in the body (MTP's
-  ``maximum allowed 45 per 00:01:00`` waits out the window, ``again in <duration>`` that long);
-  else exponential backoff with jitter.
+* **429**, and on a hunting call the one documented quota error (a message that *starts*
+  ``You have exceeded processing resources allocated to this tenant.``, the CPU quota): the
+  service did not act, so non-idempotent calls are retried too. The wait is the ``Retry-After``
+  header (seconds or an HTTP date); else the reset time in the body (MTP's ``maximum allowed 45
+  per 00:01:00`` waits out the window, ``again in <duration>`` that long); else exponential
+  backoff with jitter. The body's reset time is read from these two only: any other error's text
+  can quote the caller's query.
 * **502, 503, 504**, and **500 with an empty message** (Graph's bare ``UnknownError``; the MTP
   docs say to retry a 500 only when it has no message): idempotent calls only, because a gateway
   error says nothing about whether the service acted. A 503 *with* ``Retry-After`` is the one
@@ -25,6 +27,14 @@ Retried, with at most ``max_attempts`` attempts in all:
 
 Never retried: 400, 403, 404 and every other status. A hunting error that names a limit (rows,
 result size, timeout) is not retried either: the same query hits it again.
+
+Errors are told apart by status and error code, never by free text that may come from the
+caller. Hunting errors are the exception the API forces: their codes are undocumented (a
+``BadRequest`` for all of them), and their messages quote the KQL (``extraneous input '"timed
+out"'``). So a hunting call (one that carries its ``query``) believes a quota or limit message
+only when the message *starts* with the documented fixed text and that text is not in the query
+it sent; every other 400 on it is an :class:`~airflow_provider_mtp.errors.MTPQueryError`, raised
+after one request.
 
 A wait the service asks for that is longer than ``max_wait`` is not slept at all:
 :class:`~airflow_provider_mtp.errors.MTPThrottledError` is raised at once with ``retry_after``, so
@@ -51,7 +61,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -70,18 +80,12 @@ from airflow_provider_mtp.errors import (
     MTPServiceError,
     MTPThrottledError,
 )
+from airflow_provider_mtp.redact import netloc
 
 log = logging.getLogger(__name__)
 
 Dialect = Literal["graph", "legacy"]
 T = TypeVar("T")
-
-#: Paths of the two hunting actions: a 400 there is a KQL error, quoted to the user.
-HUNTING_PATH_SUFFIXES = (
-    "/runHuntingQuery",
-    "/microsoft.graph.security.runHuntingQuery",
-    "/advancedhunting/run",
-)
 
 _API_NAMES: dict[str, str] = {"graph": "Microsoft Graph", "legacy": "the Microsoft Threat Protection API"}
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
@@ -186,11 +190,14 @@ def parse_duration(text: str) -> float | None:
 
 
 def parse_reset_from_message(message: str | None) -> float | None:
-    """Seconds until a quota resets, read from an error message.
+    """Seconds until a quota resets, read from a **429**'s error message.
 
     * MTP: ``API calls quota exceeded! maximum allowed 45 per 00:01:00`` gives the window (60 s):
       waiting it out is the only safe reading, as the body does not say when the window started.
     * Hunting CPU quota: ``You can run queries again in <duration>.``
+
+    Only a 429's body is read this way (a 429 never quotes the caller's query); for the CPU quota
+    on another status see :func:`hunting_quota_reset`.
 
     :param message: the service's error message.
     :return: seconds, or ``None`` when the message names no reset time.
@@ -311,24 +318,63 @@ class ServiceError:
 
 
 _ROLES_RE = re.compile(r"required roles:\s*(.+?)(?:,\s*application roles|\.\s*$|$)", re.IGNORECASE)
+#: The hunting limit errors, by the documented fixed start of their message (defender-api.md
+#: section 7; the MDE sister API's result-size message; the emulator's row-limit message). The
+#: real API's codes for them are undocumented, so the text is all there is; anchored at the start,
+#: because a message that quotes the query (a syntax error) starts with the service's own words.
 _LIMITS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("size", re.compile(r"result size|size limit", re.IGNORECASE)),
-    ("rows", re.compile(r"\brows?\b[^.]*\b(limit|exceed)|\b(limit|exceed)[^.]*\brows?\b", re.IGNORECASE)),
-    (
-        "timeout",
-        re.compile(r"timeout period|timed out|exceeded the (allowed )?(time|timeout)", re.IGNORECASE),
-    ),
+    ("timeout", re.compile(r"\s*(Query exceeded the timeout period)\b", re.IGNORECASE)),
+    ("size", re.compile(r"\s*(Result size limit exceeded)\b", re.IGNORECASE)),
+    ("size", re.compile(r"\s*(Query execution has exceeded the allowed result size)\b", re.IGNORECASE)),
+    ("rows", re.compile(r"\s*(Query result exceeds the [\d,.]+[- ]row limit)\b", re.IGNORECASE)),
 )
+#: The one documented quota error that is not a 429: the hunting CPU quota (section 7).
+_CPU_QUOTA_RE = re.compile(
+    r"\s*(You have exceeded processing resources allocated to this tenant)\b\.?"
+    r"(?:\s*You can run queries again in\s+(.*))?",
+    re.IGNORECASE | re.DOTALL,
+)
+_SPACES_RE = re.compile(r"\s+")
 
 
-def limit_kind(message: str | None) -> str | None:
-    """``rows``, ``size`` or ``timeout`` when a hunting error names a service limit."""
+def _in_query(text: str, query: str | None) -> bool:
+    """True when the service's ``text`` also occurs in the query sent: it may be the caller's words."""
+    if not query:
+        return False
+    return _SPACES_RE.sub(" ", text).casefold() in _SPACES_RE.sub(" ", query).casefold()
+
+
+def limit_kind(message: str | None, *, query: str | None = None) -> str | None:
+    """``rows``, ``size`` or ``timeout`` when a hunting error is a service limit's.
+
+    :param message: the service's error message; it must start with the limit's documented text.
+    :param query: the KQL that was sent: a message whose limit text the query holds is not
+        believed (the service may be quoting the query).
+    """
     if not message:
         return None
     for kind, pattern in _LIMITS:
-        if pattern.search(message):
+        match = pattern.match(message)
+        if match and not _in_query(match.group(1), query):
             return kind
     return None
+
+
+def hunting_quota_reset(message: str | None, *, query: str | None = None) -> tuple[bool, float | None]:
+    """Whether a hunting error is the CPU quota's, and the seconds until it resets if it says.
+
+    The message must start with the documented ``You have exceeded processing resources allocated
+    to this tenant.``; the reset time is the ``You can run queries again in <duration>`` right
+    after it.
+
+    :param message: the service's error message.
+    :param query: the KQL that was sent: a message whose quota text the query holds is not believed.
+    :return: ``(is the quota error, seconds or None)``.
+    """
+    match = _CPU_QUOTA_RE.match(message or "")
+    if match is None or _in_query(match.group(1), query):
+        return False, None
+    return True, parse_duration(match.group(2)) if match.group(2) else None
 
 
 def required_roles(message: str | None) -> list[str]:
@@ -375,6 +421,9 @@ class PendingCall:
     permission: str | None
     consume: Callable[[requests.Response], Any]
     refreshed: bool = False
+    #: The KQL a hunting call carries, set by the back end: it makes a 400 a query error, and
+    #: service text it holds is not believed to be the service's own.
+    query: str | None = None
 
     @property
     def log_path(self) -> str:
@@ -383,7 +432,8 @@ class PendingCall:
 
     @property
     def hunting(self) -> bool:
-        return self.log_path.endswith(HUNTING_PATH_SUFFIXES)
+        """A hunting call: the back end said which KQL it carries."""
+        return self.query is not None
 
 
 def _read_body(response: requests.Response) -> requests.Response:
@@ -548,6 +598,7 @@ class Transport:
         json: Any = None,
         idempotent: bool = True,
         permission: str | None = None,
+        query: str | None = None,
     ) -> T:
         """The general form: ``consume`` reads a 2xx reply inside the retry loop.
 
@@ -562,6 +613,9 @@ class Transport:
         :param json: see :meth:`request`.
         :param idempotent: see :meth:`request`.
         :param permission: see :meth:`request`.
+        :param query: for a hunting call, the KQL it sends: a 400 is then a
+            :class:`~airflow_provider_mtp.errors.MTPQueryError`, and quota or limit text in an
+            error is believed only when the query does not hold it.
         """
         call = PendingCall(
             method=method.upper(),
@@ -571,6 +625,7 @@ class Transport:
             idempotent=idempotent,
             permission=permission,
             consume=consume,
+            query=query,
         )
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.max_attempts),
@@ -666,8 +721,8 @@ class Transport:
         self._check_scheme(url, what="the API URL")
         if not self._host_allowed(url):
             raise MTPConfigError(
-                f"Refused to send the token to {urlsplit(url).netloc}: it is not the API's host "
-                f"({urlsplit(self.origin).netloc}) nor an allowed host. Call paths under the API origin."
+                f"Refused to send the token to {netloc(url)}: it is not the API's host "
+                f"({netloc(self.origin)}) nor an allowed host. Call paths under the API origin."
             )
         return url
 
@@ -713,7 +768,7 @@ class Transport:
             problem = f"its scheme is {parts.scheme!r}, not https"
         elif not self._host_allowed(link):
             problem = (
-                f"its host {parts.netloc!r} is neither the API's ({urlsplit(self.origin).netloc}) nor an "
+                f"its host {netloc(link)!r} is neither the API's ({netloc(self.origin)}) nor an "
                 f"allowed host ({allowed})"
             )
         if problem:
@@ -825,24 +880,19 @@ class Transport:
         return Retryable(reason, kind="connection")
 
     def _fail(self, call: PendingCall, detail: ServiceError) -> None:
-        """Raise the error a non-2xx reply means, or :class:`Retryable`."""
+        """Raise the error a non-2xx reply means, or :class:`Retryable`.
+
+        By status and code; the message is read only where the APIs leave no other way (a 429's
+        reset time, and on a hunting call the documented quota and limit messages).
+        """
         status, message = detail.status, detail.message
-        if call.hunting and status != 429:
-            kind = limit_kind(message)
-            if kind is not None:
-                raise MTPLimitExceededError(
-                    f"The hunting query hit the service's {_LIMIT_TEXT[kind]}: {detail.quoted}. "
-                    f"{_LIMIT_FIX[kind]}",
-                    limit=kind,
-                    **detail.kwargs(),
-                )
-        quota_wait = (
-            parse_reset_from_message(message) if status == 429 or "again in" in (message or "") else None
-        )
-        if status == 429 or (quota_wait is not None and status in (400, 403, 429, 503)):
-            wait = detail.retry_after if detail.retry_after is not None else quota_wait
-            self._raise_if_too_long(call, detail, wait)
-            raise Retryable(_retry_reason(detail, wait), kind="throttled", wait=wait, detail=detail)
+        if status == 429:
+            reset = (
+                detail.retry_after if detail.retry_after is not None else parse_reset_from_message(message)
+            )
+            self._throttled(call, detail, reset)
+        if call.hunting:
+            self._fail_hunting(call, detail)
         if status in _GATEWAY_STATUSES or (status == 500 and not message):
             if not call.idempotent and not (status == 503 and detail.retry_after is not None):
                 raise MTPServiceError(
@@ -858,6 +908,28 @@ class Transport:
                 detail=detail,
             )
         raise self._final_error(call, detail)
+
+    def _fail_hunting(self, call: PendingCall, detail: ServiceError) -> None:
+        """The hunting errors only a message tells apart: the CPU quota and the service limits.
+
+        Their codes are undocumented, so each is known by its documented fixed start, and only
+        when the query sent does not hold that text (a syntax error quotes the query).
+        """
+        quota, reset = hunting_quota_reset(detail.message, query=call.query)
+        if quota:
+            self._throttled(call, detail, detail.retry_after if detail.retry_after is not None else reset)
+        kind = limit_kind(detail.message, query=call.query)
+        if kind is not None:
+            raise MTPLimitExceededError(
+                f"The hunting query hit the service's {_LIMIT_TEXT[kind]}: {detail.quoted}. {_LIMIT_FIX[kind]}",
+                limit=kind,
+                **detail.kwargs(),
+            )
+
+    def _throttled(self, call: PendingCall, detail: ServiceError, wait: float | None) -> NoReturn:
+        """The service throttled the call: wait ``wait`` seconds (backoff when ``None``) and retry."""
+        self._raise_if_too_long(call, detail, wait)
+        raise Retryable(_retry_reason(detail, wait), kind="throttled", wait=wait, detail=detail)
 
     def _raise_if_too_long(self, call: PendingCall, detail: ServiceError, wait: float | None) -> None:
         if wait is not None and wait > self.max_wait:
@@ -1015,7 +1087,7 @@ def untrusted_certificate_error(url: str, reason: str) -> MTPConfigError:
     :param reason: the failure's kind, never its full text (it can quote the URL).
     """
     return MTPConfigError(
-        f"The TLS certificate of {urlsplit(url).netloc} was not trusted ({reason}). "
+        f"The TLS certificate of {netloc(url)} was not trusted ({reason}). "
         "Set the connection's ca_bundle to the PEM bundle that signs it."
     )
 
