@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from airflow_provider_mtp import __version__
 from airflow_provider_mtp.errors import MTPAuthError, MTPConfigError
+from airflow_provider_mtp.redact import mask_url, mask_urls
 from airflow_provider_mtp.settings import ConnectionSettings
 
 log = logging.getLogger(__name__)
@@ -724,8 +725,8 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 def _login_target(settings: ConnectionSettings) -> str:
     if settings.auth_type == "managed_identity":
-        return os.environ.get("IDENTITY_ENDPOINT") or "the managed identity endpoint (IMDS)"
-    return settings.authority
+        return mask_url(os.environ.get("IDENTITY_ENDPOINT") or "the managed identity endpoint (IMDS)")
+    return mask_url(settings.authority)
 
 
 def _config_error(settings: ConnectionSettings, field_name: str, problem: str, fix: str) -> MTPConfigError:
@@ -736,7 +737,8 @@ def _scrub(settings: ConnectionSettings, text: str) -> str:
     """``text`` with every connection secret replaced, in case a service echoes one."""
     for secret in settings.secrets():
         text = text.replace(secret, "***")
-    return text
+    # A library's message may quote a URL with its user part (a proxy's, an endpoint's).
+    return mask_urls(text)
 
 
 def _first_sentences(description: str) -> str:
