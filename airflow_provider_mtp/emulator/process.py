@@ -232,15 +232,36 @@ class DefenderEmulator:
 
         Keys: ``path`` (glob, required), ``method``, ``query`` (glob), ``count`` (default 1),
         ``after`` (matching calls let through first), ``kind`` (``status``, ``drop``,
-        ``malformed``), ``status``, ``retry_after``, ``delay_s``, ``code``, ``message``. E.g.
-        ``emu.inject_fault(path="/v1.0/security/incidents", status=503, count=3)``.
+        ``malformed``, ``mutate``), ``status``, ``retry_after``, ``delay_s``, ``code``, ``message``,
+        and for ``mutate`` ``n``, ``probability``, ``seed``. E.g.
+        ``emu.inject_fault(path="/v1.0/security/incidents", status=503, count=3)``, or analysts
+        updating two matching incidents before every listing request:
+        ``emu.inject_fault(path="/v1.0/security/incidents", kind="mutate", n=2, count=10**6)``.
         """
         faults: list[dict[str, Any]] = self._admin("POST", "faults", spec)["faults"]
+        return faults
+
+    def inject_faults(self, *specs: dict[str, Any]) -> list[dict[str, Any]]:
+        """Register several faults at once (see :meth:`inject_fault`), applied in order; the pending ones.
+
+        Faults with the same path form a chain: each lets its ``after`` requests through, fails its
+        ``count``, and hands over to the next.
+        """
+        faults: list[dict[str, Any]] = self._admin("POST", "faults", list(specs))["faults"]
         return faults
 
     def clear_faults(self) -> int:
         """Drop every pending fault; how many there were."""
         return int(self._admin("DELETE", "faults")["cleared"])
+
+    def analyst_updates(self, *, clear: bool = False) -> list[dict[str, Any]]:
+        """The incident updates ``mutate`` faults made, in order: ``{"id", "old", "new", "path", "filter"}``.
+
+        :param clear: also forget them, so the next call returns only later ones.
+        """
+        reply = self._admin("DELETE" if clear else "GET", "analyst-updates")
+        updates: list[dict[str, Any]] = reply["updates"]
+        return updates
 
     def put_incidents(self, *incidents: dict[str, Any]) -> list[dict[str, Any]]:
         """Create or update incidents (Graph shape), as a live tenant would; returns them."""

@@ -27,11 +27,12 @@ def stats(request: Request) -> dict[str, Any]:
 
 @router.post("/reset")
 def reset(request: Request) -> dict[str, Any]:
-    """Restore the seeded incidents, drop loaded rows and faults, zero the counters, refill the quotas."""
+    """Restore the seeded incidents, drop loaded rows, faults and the analyst log, zero the counters, refill the quotas."""
     from airflow_provider_mtp.emulator.faults import registry_of
 
     state = state_of(request)
     registry_of(state).clear()
+    registry_of(state).analyst_updates.clear()
     state.incidents.reset()
     state.clock.reset()
     state.quotas.reset()

@@ -18,8 +18,9 @@ async def add_faults(request: Request) -> dict[str, Any]:
     """Register one fault (a JSON object) or several (a list), applied in order.
 
     ``{"path": glob, "method": optional, "query": optional glob, "count": n, "after": n,
-    "kind": "status" | "drop" | "malformed", "status": code, "retry_after": s, "delay_s": s,
-    "code": optional, "message": optional}``
+    "kind": "status" | "drop" | "malformed" | "mutate", "status": code, "retry_after": s,
+    "delay_s": s, "code": optional, "message": optional, "n": incidents, "probability": p,
+    "seed": n}`` (the last three for ``mutate``)
     """
     try:
         body = await request.json()
@@ -44,3 +45,17 @@ def list_faults(request: Request) -> dict[str, Any]:
 def clear_faults(request: Request) -> dict[str, Any]:
     """Drop every registered fault."""
     return {"cleared": registry_of(state_of(request)).clear()}
+
+
+@router.get("/analyst-updates")
+def analyst_updates(request: Request) -> dict[str, Any]:
+    """Every incident update ``mutate`` faults made, in order: ``{"id", "old", "new", "path", "filter"}``."""
+    registry = registry_of(state_of(request))
+    return {"updates": list(registry.analyst_updates)}
+
+
+@router.delete("/analyst-updates")
+def clear_analyst_updates(request: Request) -> dict[str, Any]:
+    """The logged analyst updates, forgotten in the same step (the incidents keep them)."""
+    updates = registry_of(state_of(request)).drain_analyst_updates()
+    return {"cleared": len(updates), "updates": updates}
