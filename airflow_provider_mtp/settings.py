@@ -9,6 +9,7 @@ ignored and never forwarded to a client.
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import os
 import re
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_mtp.clouds import CLOUDS, MTP_REGIONS, Cloud, get_cloud
 from airflow_provider_mtp.errors import MTPConfigError
+from airflow_provider_mtp.redact import mask_url
 
 #: Valid ``auth_type`` values; the first is the default.
 AUTH_TYPES = ("client_secret", "certificate", "user_password", "managed_identity", "workload_identity")
@@ -54,6 +56,8 @@ FORM_PREFIX = "extra__mtp__"
 DEFAULT_READ_TIMEOUT_S = 200.0
 #: Connect timeout ceiling: a host that does not answer in 10 s is not going to.
 MAX_CONNECT_TIMEOUT_S = 10.0
+#: The longest read timeout a connection may set: a hunt ends within 180 s on the service side.
+MAX_TIMEOUT_S = 3600.0
 
 # Credential fields each auth type reads; any other credential field set is a mistake worth naming.
 _CREDENTIAL_FIELDS: dict[str, tuple[str, ...]] = {
@@ -183,6 +187,54 @@ class ConnectionSettings:
         if self.proxy:
             values.append(urlsplit(self.proxy).password)
         return [value for value in values if value]
+
+
+def parse_extra(conn_id: str, extra: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """A connection's ``extra`` text as a dict; :class:`MTPConfigError` if it is not a JSON object.
+
+    Airflow's ``Connection.extra_dejson`` logs bad JSON and returns ``{}``, which would then be
+    reported as the first missing field (``tenant_id is empty``). Hooks call this first, so the
+    message names the real mistake. It quotes where the JSON breaks, never the text: the extra
+    may hold secrets.
+
+    :param conn_id: the connection id, for the message.
+    :param extra: the connection's ``extra`` as stored (JSON text), or already a mapping.
+    """
+    fix = (
+        "edit the connection's Extra so it holds one JSON object, such as "
+        '{"tenant_id": "<directory id>", "api": "graph"}: keys and text in double quotes, a comma '
+        "between pairs and none after the last"
+    )
+    if extra is None or isinstance(extra, Mapping):
+        return dict(extra or {})
+    if not extra.strip():
+        return {}
+    try:
+        parsed = json.loads(extra)
+    except json.JSONDecodeError as exc:
+        # The decoder's own words, cut before any quoted character of the text.
+        reason = exc.msg.partition(":")[0]
+        raise MTPConfigError(
+            f"Connection {conn_id!r}: extra is not a JSON object: its JSON breaks at line {exc.lineno}, "
+            f"column {exc.colno} ({reason}). Fix: {fix}."
+        ) from None
+    if not isinstance(parsed, dict):
+        raise MTPConfigError(
+            f"Connection {conn_id!r}: extra is not a JSON object but a JSON {_json_kind(parsed)}. Fix: {fix}."
+        )
+    return parsed
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return "number"
 
 
 class _Reader:
@@ -430,11 +482,18 @@ class _Reader:
         if value is None:
             return None
         try:
-            seconds = float(value)
-        except (TypeError, ValueError):
+            seconds = float(value) if isinstance(value, str | int | float) else math.nan
+        except ValueError:
             seconds = math.nan
-        if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
-            raise self.error("timeout", f"is {value!r}", "give the read timeout in seconds, a number above 0")
+        # Past about 3e8 s the socket layer overflows (OverflowError); no reply is worth an hour.
+        if isinstance(value, bool) or not math.isfinite(seconds) or not 0 < seconds <= MAX_TIMEOUT_S:
+            shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+            raise self.error(
+                "timeout",
+                f"is {shown}, which is not a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}",
+                f"give the read timeout in seconds, e.g. 200 (the default); the range is 0 < timeout "
+                f"<= {MAX_TIMEOUT_S:g}",
+            )
         return seconds
 
     def origin(self, name: str, *, loopback_http: bool) -> str | None:
@@ -442,23 +501,32 @@ class _Reader:
         value = self.text(name)
         if value is None:
             return None
+        # Every message shows the value masked: a user part may hold a password.
+        shown = mask_url(value)
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError:
             raise self.error(
-                name, f"{value!r} is not a URL", "use an origin such as https://host:8443"
+                name, f"{shown!r} is not a URL", "use an origin such as https://host:8443"
             ) from None
         if not parts.hostname or parts.scheme not in ("http", "https"):
             raise self.error(
-                name, f"{value!r} is not an http(s) origin", "use an origin such as https://host:8443"
+                name, f"{shown!r} is not an http(s) origin", "use an origin such as https://host:8443"
             )
-        if parts.path.rstrip("/") or parts.query or parts.fragment or parts.username:
+        host = parts.netloc.rpartition("@")[2]
+        if "@" in parts.netloc:
             raise self.error(
                 name,
-                f"{value!r} has a path, query or user part",
-                f"give only the origin, e.g. {parts.scheme}://{parts.netloc.rpartition('@')[2]}; "
-                "the client appends the API paths",
+                f"{shown!r} has a user part (user:password@), which the client never sends",
+                f"remove it and give only the origin, e.g. {parts.scheme}://{host}; the app's "
+                "credentials belong in login and password",
+            )
+        if parts.path.rstrip("/") or parts.query or parts.fragment:
+            raise self.error(
+                name,
+                f"{shown!r} has a path or query",
+                f"give only the origin, e.g. {parts.scheme}://{host}; the client appends the API paths",
             )
         if parts.scheme == "http":
             if not loopback_http:

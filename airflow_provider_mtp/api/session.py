@@ -8,11 +8,17 @@ handed this same session.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import ssl
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from airflow_provider_mtp import __version__
+from airflow_provider_mtp.errors import MTPConfigError
+
+if TYPE_CHECKING:
+    from airflow_provider_mtp.settings import ConnectionSettings
 
 #: Microsoft asks security partners to identify their traffic this way (defender-api.md section 10).
 USER_AGENT = f"MdatpPartner-AirflowProviderMTP-ApacheAirflow/{__version__}"
@@ -47,3 +53,38 @@ class ProviderSession(requests.Session):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         return super().request(method, url, *args, **kwargs)
+
+
+def ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
+    """Verification the way requests does it: the connection's ``ca_bundle``, else certifi's.
+
+    Both hooks call this before their first request (it reads files: off the event loop in
+    triggers). requests would otherwise raise a bare ``OSError`` for a missing bundle, and blame
+    the server's certificate for a file that holds none. A directory is taken as requests takes
+    it: a folder of hashed CA certificates.
+
+    :param settings: the connection.
+    :raises MTPConfigError: the bundle is missing, unreadable or holds no PEM certificate.
+    """
+    path = settings.ca_bundle
+    if not path:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    try:
+        if os.path.isdir(path):
+            return ssl.create_default_context(capath=path)
+        return ssl.create_default_context(cafile=path)
+    except ssl.SSLError:
+        problem = "holds no PEM certificate (no '-----BEGIN CERTIFICATE-----' block that loads)"
+    except FileNotFoundError:
+        problem = "does not exist on this host"
+    except PermissionError:
+        problem = "cannot be read by this process (permission denied)"
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror or type(exc).__name__})"
+    raise MTPConfigError(
+        f"Connection {settings.conn_id!r}: ca_bundle {path!r} {problem}. Fix: point ca_bundle at a PEM "
+        "file of the CA certificates that sign the login and API hosts (readable on every worker and "
+        "triggerer), or remove ca_bundle to use the system's CA store."
+    )

@@ -77,9 +77,11 @@ class MTPHook(BaseHook):
     @cached_property
     def settings(self) -> ConnectionSettings:
         """The connection, read and validated once per hook."""
-        from airflow_provider_mtp.settings import ConnectionSettings
+        from airflow_provider_mtp.settings import ConnectionSettings, parse_extra
 
         conn = self.get_connection(self.mtp_conn_id)
+        # extra_dejson turns JSON it cannot parse into {}, which would read as "tenant_id is empty".
+        parse_extra(self.mtp_conn_id, conn.extra)
         extra = dict(conn.extra_dejson)
         if self.api:
             extra["api"] = self.api
@@ -92,9 +94,11 @@ class MTPHook(BaseHook):
     @cached_property
     def session(self) -> ProviderSession:
         """The one HTTP session of this hook, shared by msal and the API calls."""
-        from airflow_provider_mtp.api.session import ProviderSession
+        from airflow_provider_mtp.api.session import ProviderSession, ssl_context
 
         settings = self.settings
+        # A bad ca_bundle is named before any request: requests would raise a bare OSError.
+        ssl_context(settings)
         return ProviderSession(ca_bundle=settings.ca_bundle, proxy=settings.proxy, timeout=settings.timeouts)
 
     @cached_property

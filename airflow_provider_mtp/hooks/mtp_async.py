@@ -35,7 +35,7 @@ import yarl
 from airflow.sdk import BaseHook
 
 from airflow_provider_mtp.api import graph, legacy, mapping
-from airflow_provider_mtp.api.session import USER_AGENT
+from airflow_provider_mtp.api.session import USER_AGENT, ssl_context
 from airflow_provider_mtp.api.transport import (
     PendingCall,
     Retryable,
@@ -114,9 +114,11 @@ class MTPAsyncHook(BaseHook):
         if self._settings is None:
             from airflow.sdk.log import amask_secret
 
-            from airflow_provider_mtp.settings import ConnectionSettings
+            from airflow_provider_mtp.settings import ConnectionSettings, parse_extra
 
             conn = await BaseHook.aget_connection(self.mtp_conn_id)
+            # aextra_dejson turns JSON it cannot parse into {}: name the real mistake instead.
+            parse_extra(self.mtp_conn_id, conn.extra)
             extra = dict(await _aextra(conn))
             if self.api:
                 extra["api"] = self.api
@@ -147,13 +149,13 @@ class MTPAsyncHook(BaseHook):
                 f"Connection {settings.conn_id!r}: proxy is a SOCKS proxy, which the async hook (aiohttp, "
                 "used by triggers) cannot use. Fix: use an http:// or https:// proxy."
             )
+        # Loading a CA bundle reads files; a bad one is named before any call, msal's included.
+        context = await asyncio.to_thread(ssl_context, settings)
         # msal speaks requests: the same kind of session the sync hook lends it (ca_bundle, proxy).
         session = ProviderSession(
             ca_bundle=settings.ca_bundle, proxy=settings.proxy, timeout=settings.timeouts
         )
         tokens = await asyncio.to_thread(auth.get_token_source, settings, session)
-        # Loading a CA bundle reads files.
-        ssl_context = await asyncio.to_thread(_ssl_context, settings)
         connect, read = settings.timeouts
         client = aiohttp.ClientSession(
             headers={"User-Agent": USER_AGENT},
@@ -163,7 +165,7 @@ class MTPAsyncHook(BaseHook):
         )
         return _AsyncTransport(
             client=client,
-            ssl_context=ssl_context,
+            ssl_context=context,
             proxy=settings.proxy,
             origin=settings.api_origin,
             tokens=tokens,
@@ -450,25 +452,6 @@ async def _aextra(conn: Any) -> Mapping[str, Any]:
     parsed = json.loads(conn.extra) if conn.extra else {}
     await amask_secret(parsed)
     return parsed if isinstance(parsed, dict) else {}
-
-
-def _ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
-    """Verification as the sync hook's: the connection's bundle, else certifi's (requests' default).
-
-    :raises MTPConfigError: the bundle cannot be read or holds no certificate.
-    """
-    if not settings.ca_bundle:
-        import certifi
-
-        return ssl.create_default_context(cafile=certifi.where())
-    try:
-        return ssl.create_default_context(cafile=settings.ca_bundle)
-    except OSError as exc:  # ssl.SSLError too
-        raise MTPConfigError(
-            f"Connection {settings.conn_id!r}: ca_bundle {settings.ca_bundle!r} cannot be loaded "
-            f"({type(exc).__name__}: {exc.strerror or exc}). Fix: point ca_bundle at a PEM file of CA "
-            "certificates on this host."
-        ) from None
 
 
 async def _service_error(response: aiohttp.ClientResponse) -> ServiceError:

@@ -683,7 +683,7 @@ async def test_async_hook_does_no_io_until_used_and_names_unusable_settings(
     with pytest.raises(MTPConfigError, match="proxy is a SOCKS proxy"):
         await anext(MTPAsyncHook(mtp_conn_id=conn_id).list_incidents())
     conn_id = use_connection(monkeypatch, emulator, ca_bundle="/nonexistent/ca.pem")
-    with pytest.raises(MTPConfigError, match=re.escape("ca_bundle '/nonexistent/ca.pem' cannot be loaded")):
+    with pytest.raises(MTPConfigError, match=re.escape("ca_bundle '/nonexistent/ca.pem' does not exist")):
         await MTPAsyncHook(mtp_conn_id=conn_id).get_incident("1")
     assert api_requests(emulator) == {}
     assert token_requests(emulator) == 0

@@ -525,3 +525,73 @@ def test_config_error_is_a_value_error_and_an_mtp_error() -> None:
         settings({})
     assert isinstance(caught.value, ValueError)
     assert isinstance(caught.value, MTPError)
+
+
+# Issue 8, bad input: a timeout out of range, extras that are not a JSON object, URLs with a password.
+@pytest.mark.parametrize(
+    "value",
+    [1e12, "1e12", 3600.5, -5, 0.0, "nan", float("inf"), "-inf", True, [30], {"read": 30}],
+    ids=repr,
+)
+def test_timeout_outside_0_to_3600_seconds_names_the_range(value: Any) -> None:
+    message = error_of({"tenant_id": TENANT, "timeout": value})
+    assert "timeout is " in message, message
+    assert "0 < timeout <= 3600" in message, message
+    assert "give the read timeout in seconds" in message, message
+
+
+def test_timeout_of_exactly_an_hour_is_accepted() -> None:
+    assert settings({"tenant_id": TENANT, "timeout": 3600}).timeouts == (10.0, 3600.0)
+    assert settings({"tenant_id": TENANT, "timeout": "0.5"}).timeouts == (0.5, 0.5)
+
+
+@pytest.mark.parametrize("name", ["api_url", "login_url"])
+def test_url_with_user_and_password_is_refused_with_the_password_masked(name: str) -> None:
+    message = error_of({"tenant_id": TENANT, name: "https://gw-user:Gw-Pa55@word!@gw.example.com:8443"})
+    assert f"{name} 'https://***@gw.example.com:8443' has a user part" in message, message
+    assert "give only the origin, e.g. https://gw.example.com:8443" in message, message
+    for secret in ("Gw-Pa55", "word!", "gw-user"):
+        assert secret not in message, message
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["https://u:Tok-99@host:99999", "ftp://u:Tok-99@login.example", "https://u:Tok-99@gw.example.com/v1.0"],
+)
+def test_every_url_message_masks_the_user_part(value: str) -> None:
+    message = error_of({"tenant_id": TENANT, "api_url": value})
+    assert "Tok-99" not in message, message
+    assert "***@" in message, message
+
+
+def test_extra_that_is_not_json_names_where_it_breaks_and_never_quotes_it() -> None:
+    from airflow_provider_mtp.settings import parse_extra
+
+    text = '{\n  "tenant_id": "t",\n  "user_password": "Hunter-2-secret",\n  "api": graph\n}'
+    with pytest.raises(MTPConfigError) as caught:
+        parse_extra("mtp_test", text)
+    message = str(caught.value)
+    assert message.startswith("Connection 'mtp_test': extra is not a JSON object"), message
+    assert "line 4, column 10" in message, message
+    assert "Fix: edit the connection's Extra so it holds one JSON object" in message, message
+    assert "Hunter-2-secret" not in message
+    assert '"api"' not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("[1, 2]", "list"), ('"tenant"', "string"), ("null", "null"), ("3", "number")]
+)
+def test_extra_that_is_json_but_not_an_object_is_refused(text: str, kind: str) -> None:
+    from airflow_provider_mtp.settings import parse_extra
+
+    with pytest.raises(MTPConfigError, match=f"extra is not a JSON object but a JSON {kind}. Fix: "):
+        parse_extra("mtp_test", text)
+
+
+def test_extra_object_empty_text_and_mappings_are_read() -> None:
+    from airflow_provider_mtp.settings import parse_extra
+
+    assert parse_extra("mtp_test", '{"tenant_id": "t"}') == {"tenant_id": "t"}
+    assert parse_extra("mtp_test", "  ") == {}
+    assert parse_extra("mtp_test", None) == {}
+    assert parse_extra("mtp_test", {"api": "legacy"}) == {"api": "legacy"}
