@@ -144,6 +144,7 @@ class HuntProgress:
     :param rows: for results going to XCom, the rows so far (``None`` with an output file).
     :param next_part: number of the next part file.
     :param deferrals: times the task deferred on throttling so far.
+    :param deferred_s: seconds those deferrals waited, in all.
     """
 
     parameters: str
@@ -156,6 +157,7 @@ class HuntProgress:
     rows: list[dict[str, Any]] | None = None
     next_part: int = 0
     deferrals: int = 0
+    deferred_s: float = 0.0
 
     @classmethod
     def start(
@@ -201,6 +203,7 @@ class HuntProgress:
             "rows": self.rows,
             "next_part": self.next_part,
             "deferrals": self.deferrals,
+            "deferred_s": self.deferred_s,
         }
 
     @classmethod
@@ -225,6 +228,8 @@ class HuntProgress:
                 rows=data["rows"],
                 next_part=int(data["next_part"]),
                 deferrals=int(data["deferrals"]),
+                # Absent from records saved before it was added; they resume from 0 s.
+                deferred_s=float(data.get("deferred_s", 0.0)),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"hunt progress record is incomplete: {type(exc).__name__}: {exc}") from exc

@@ -25,6 +25,11 @@ Placement (:class:`OutputTarget`): a local path or any ``ObjectStoragePath`` URI
 temporary file in the output's folder and moved into place, so the final path never holds a
 partial file. Parts survive a deferral, together with a copy of the hunt's progress record
 (``progress.json``), so a resumed task (perhaps on another worker) continues where it stopped.
+
+:meth:`OutputTarget.check` refuses, before any hunt spends quota, an output the task could not
+write: a storage scheme whose filesystem package is not installed (the message names the package
+and the Airflow provider), a path that is an existing folder, and a local folder that cannot be
+created or written. It writes nothing (a probe folder it makes is removed at once).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import logging
 import math
 import os
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -75,6 +81,20 @@ ARROW_TYPES = {
 
 #: Rows buffered per Parquet row group.
 PARQUET_BATCH_ROWS = 20_000
+
+#: URI scheme -> (the fsspec package, the Airflow provider) ObjectStoragePath needs to write there.
+STORAGE_PACKAGES = {
+    "s3": ("s3fs", "apache-airflow-providers-amazon"),
+    "s3a": ("s3fs", "apache-airflow-providers-amazon"),
+    "s3n": ("s3fs", "apache-airflow-providers-amazon"),
+    "gs": ("gcsfs", "apache-airflow-providers-google"),
+    "gcs": ("gcsfs", "apache-airflow-providers-google"),
+    "abfs": ("adlfs", "apache-airflow-providers-microsoft-azure"),
+    "abfss": ("adlfs", "apache-airflow-providers-microsoft-azure"),
+    "az": ("adlfs", "apache-airflow-providers-microsoft-azure"),
+    "adl": ("adlfs", "apache-airflow-providers-microsoft-azure"),
+}
+_LOCAL_SCHEMES = ("", "file", "local")
 
 Schema = Sequence[Mapping[str, str]]
 
@@ -345,6 +365,82 @@ class OutputTarget:
     def extension(self) -> str:
         return EXTENSIONS[self.format]
 
+    @property
+    def local(self) -> bool:
+        """True for a path on this machine's file system (a plain path or ``file://``)."""
+        return self.path.protocol in _LOCAL_SCHEMES
+
+    def check(self) -> None:
+        """Refuse, before any hunt, an output this worker cannot write; writes nothing.
+
+        :raises MTPConfigError: the scheme's filesystem package or provider is missing; the path
+            is an existing folder; the local folder cannot be created or written.
+        """
+        self._filesystem()
+        if self.local:
+            self._check_local_folder()
+            return
+        try:
+            is_folder = self.path.is_dir()
+        except OSError as exc:  # credentials, network: the write itself will say
+            log.debug("could not check whether %s is a folder: %s", self.uri, exc)
+            return
+        if is_folder:
+            raise self._is_folder_error()
+
+    def _filesystem(self) -> Any:
+        """The path's filesystem, loaded now (ObjectStoragePath loads it on first use)."""
+        try:
+            return self.path.fs
+        except (ImportError, ValueError) as exc:
+            scheme = self.path.protocol
+            package, provider = STORAGE_PACKAGES.get(scheme, (None, None))
+            if package is None:
+                install = (
+                    f"install the Airflow provider that registers the {scheme}:// filesystem, with its "
+                    "fsspec package"
+                )
+            else:
+                install = f"install {package} and the Airflow provider {provider} (pip install {provider} {package})"
+            raise MTPConfigError(
+                f"output_path {self.uri!r} is on {scheme}:// storage, which this worker cannot write: "
+                f"{install} on every worker, or write to a local path. ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def _is_folder_error(self) -> MTPConfigError:
+        return MTPConfigError(
+            f"output_path {self.uri!r} is an existing folder: give the path of a file in it, such as "
+            f"{self.uri.rstrip('/')}/hunt{self.extension}"
+        )
+
+    def _check_local_folder(self) -> None:
+        path = self.path.path
+        if os.path.isdir(path):
+            raise self._is_folder_error()
+        folder = os.path.dirname(path) or os.sep
+        existing = folder
+        while not os.path.lexists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise self._folder_error(folder, f"{existing} is a file, not a folder")
+        try:
+            # Permissions, read-only mounts and special file systems all show in one real attempt.
+            os.rmdir(tempfile.mkdtemp(prefix=".mtp-check-", dir=existing))
+        except OSError as exc:
+            raise self._folder_error(folder, f"{type(exc).__name__}: {exc.strerror or exc}") from exc
+
+    def _folder_error(self, folder: str, reason: str) -> MTPConfigError:
+        return MTPConfigError(
+            f"output_path {self.uri!r}: its folder {folder} cannot be created or written ({reason}). "
+            "Choose a folder the worker's user can write, or create it with write permission for that user."
+        )
+
+    def _make_folder(self, folder: ObjectStoragePath) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._folder_error(str(folder), f"{type(exc).__name__}: {exc.strerror or exc}") from exc
+
     def parts_root(self) -> ObjectStoragePath:
         """``<output>.parts``: every attempt's part files live under it."""
         return self.path.parent / f"{self.path.name}.parts"
@@ -365,7 +461,7 @@ class OutputTarget:
         :param rows: an iterable of row dicts.
         :param on_row: called with the running count after each row (may raise to stop).
         """
-        part.parent.mkdir(parents=True, exist_ok=True)
+        self._make_folder(part.parent)
         with part.open("wb") as stream:
             writer = open_writer(self.format, stream, schema)
             for row in rows:
@@ -377,7 +473,9 @@ class OutputTarget:
 
     def publish(self, parts: Sequence[ObjectStoragePath], schema: Schema, token: str) -> None:
         """Put the parts in place as the output, never leaving a partial file at the final path."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_folder(self.path.parent)
+        if self.local and os.path.isdir(self.path.path):
+            raise self._is_folder_error()  # made while the hunt ran; a move would go inside it
         if not parts:
             parts = [self.part(token, 0)]
             self.write_part(parts[0], schema, ())
@@ -400,7 +498,7 @@ class OutputTarget:
     def save_checkpoint(self, token: str, progress: Mapping[str, Any]) -> None:
         """Save a progress record next to the part files (written whole, then moved into place)."""
         path = self.checkpoint(token)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_folder(path.parent)
         temporary = path.parent / "progress.json.tmp"
         temporary.write_bytes(json.dumps(progress).encode())
         temporary.move(path)

@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 HUNTING_ROW_LIMIT = 100_000
 #: Seconds to defer when the service throttled without saying how long to wait.
 DEFAULT_THROTTLE_WAIT_S = 60.0
+#: What ``split_validity`` accepts: check the query, or take the author's word for it.
+SPLIT_VALIDITIES = ("checked", "rows_independent")
+#: XCom key of the throttling deferrals so far, for a resume whose deferral kwargs were lost.
+THROTTLING_XCOM_KEY = "mtp_hunt_throttling"
 
 _LIMIT_NAMES = {
     "rows": "row limit (100,000 rows)",
@@ -98,12 +102,27 @@ class RunHuntingQueryOperator(BaseOperator):
     joins on the same timestamps are fine; aggregation across the window (``summarize`` over the
     whole window, ``dcount`` across time, ``top``, ``take``, ``distinct``, ``arg_max``), ``join``
     against events outside the piece and ``ago()``/``now()`` are not: their pieces do not add up to
-    the whole. The query must use ``WindowStart`` and ``WindowEnd``.
+    the whole (a query ending in ``take 100000`` would take 100,000 rows per piece). The query must
+    use ``WindowStart`` and ``WindowEnd``. Before any call, the task refuses such a query
+    (:class:`~airflow_provider_mtp.errors.MTPConfigError` naming what it found): after a ``|``,
+    ``take``, ``limit``, ``top``, ``top-nested``, ``top-hitters``, ``distinct``, ``count``,
+    ``sample``, ``sample-distinct``, ``serialize``, ``make-series``, ``reduce``, ``scan``,
+    ``partition``, ``facet``, an ``evaluate`` plugin other than ``bag_unpack``/``ipv4_lookup``/
+    ``ipv6_lookup``, a ``summarize`` whose ``by`` has neither ``Timestamp`` nor
+    ``bin(Timestamp, ...)``, a ``join`` whose ``on`` does not name ``Timestamp``; anywhere,
+    ``row_number()``, ``row_cumsum()``, ``row_rank_*()``, ``row_window_session()``, ``prev()``,
+    ``next()`` and ``toscalar()`` (see :func:`airflow_provider_mtp.kql.window_dependent_parts`;
+    strings and comments do not count). A ``summarize ... by bin(Timestamp, 1h)`` passes, but a
+    bin that a piece's edge cuts comes back as two rows, one per piece. An author who knows the
+    rows are independent of the window anyway sets ``split_validity="rows_independent"``.
 
     **Throttling.** The client waits out short ``429`` waits itself (up to
     ``throttle_max_wait``). A longer wait fails the task with
     :class:`~airflow_provider_mtp.errors.MTPThrottledError`, or with ``deferrable=True`` defers it
-    until the quota resets, freeing the worker slot. The resumed task (perhaps on another worker)
+    until the quota resets, freeing the worker slot, at most ``max_throttle_deferrals`` times per
+    task try; the next throttling then fails the task with an ``MTPThrottledError`` that says how
+    many times and how long it waited. Only throttling defers: a query error (whatever the KQL's
+    text) fails the task at once, also after a resume. The resumed task (perhaps on another worker)
     continues with the unfinished window: pieces already done stay as part files next to the
     output (``<output_path>.parts/<token>/``), their list travels in the deferral (and is saved
     there as ``progress.json``), so no row is written twice. Without ``output_path`` the rows so
@@ -133,6 +152,10 @@ class RunHuntingQueryOperator(BaseOperator):
     :param max_xcom_rows: most rows returned through XCom without ``output_path``.
     :param split_on_limit: split the window when a piece hits the row limit, size cap or time
         limit (see above for when this is valid).
+    :param split_validity: ``checked`` (the default): with ``split_on_limit``, refuse a query whose
+        rows depend on the whole window (``take``, ``top``, ``summarize`` without a time bin...);
+        ``rows_independent``: the author vouches that every row depends only on its own piece, and
+        the query is split unchecked.
     :param max_splits: how many times a window may be halved (depth): 8 allows pieces of 1/256 of
         the window. A piece still over the limit at that depth fails the task.
     :param deferrable: wait out long throttling on the triggerer instead of failing. Defaults to
@@ -140,6 +163,9 @@ class RunHuntingQueryOperator(BaseOperator):
     :param throttle_max_wait: the longest ``Retry-After`` (seconds) the worker sleeps through
         itself; a longer one fails the task or, with ``deferrable``, defers it. ``None`` keeps the
         client's default (60 s).
+    :param max_throttle_deferrals: with ``deferrable``, the most times one try of the task defers
+        on throttling (10 by default; 0 never defers); past it the task fails with
+        :class:`~airflow_provider_mtp.errors.MTPThrottledError` (Airflow's ``retries`` then apply).
     :param kwargs: passed to :class:`~airflow.sdk.BaseOperator` (``outlets``, ``retries``, ...).
     """
 
@@ -163,9 +189,11 @@ class RunHuntingQueryOperator(BaseOperator):
         output_format: str | None = None,
         max_xcom_rows: int = 1000,
         split_on_limit: bool = False,
+        split_validity: str = "checked",
         max_splits: int = 8,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         throttle_max_wait: float | None = None,
+        max_throttle_deferrals: int = 10,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -181,9 +209,11 @@ class RunHuntingQueryOperator(BaseOperator):
         self.output_format = output_format
         self.max_xcom_rows = max_xcom_rows
         self.split_on_limit = split_on_limit
+        self.split_validity = split_validity
         self.max_splits = max_splits
         self.deferrable = deferrable
         self.throttle_max_wait = throttle_max_wait
+        self.max_throttle_deferrals = max_throttle_deferrals
         # Checks without I/O, so a mistake shows when the DAG is parsed.
         if lookback is not None and not isinstance(lookback, timedelta):
             raise MTPConfigError(f"lookback must be a timedelta, got {type(lookback).__name__}")
@@ -194,6 +224,20 @@ class RunHuntingQueryOperator(BaseOperator):
             raise MTPConfigError(f"max_xcom_rows must be a whole number of at least 0, got {max_xcom_rows!r}")
         if isinstance(max_splits, bool) or not isinstance(max_splits, int) or max_splits < 0:
             raise MTPConfigError(f"max_splits must be a whole number of at least 0, got {max_splits!r}")
+        if split_validity not in SPLIT_VALIDITIES:
+            raise MTPConfigError(
+                f"split_validity must be one of {', '.join(map(repr, SPLIT_VALIDITIES))}, got "
+                f"{split_validity!r}: 'checked' refuses queries whose rows depend on the whole window, "
+                "'rows_independent' says you know they do not"
+            )
+        if (
+            isinstance(max_throttle_deferrals, bool)
+            or not isinstance(max_throttle_deferrals, int)
+            or max_throttle_deferrals < 0
+        ):
+            raise MTPConfigError(
+                f"max_throttle_deferrals must be a whole number of at least 0, got {max_throttle_deferrals!r}"
+            )
         if output_format is not None:
             from airflow_provider_mtp.outputs import output_format as check_format
 
@@ -253,7 +297,9 @@ class RunHuntingQueryOperator(BaseOperator):
             progress = target.load_checkpoint(token)
         if progress is None:
             log.warning("The hunt's progress did not survive the deferral; running the whole hunt again")
-            return self.execute(context)
+            fresh = self._plan(context)
+            self._restore_throttling(context, fresh)
+            return self._hunt(context, fresh)
         try:
             state = HuntProgress.from_json(progress)
         except ValueError as exc:
@@ -275,6 +321,9 @@ class RunHuntingQueryOperator(BaseOperator):
             raise MTPConfigError(f"Cannot tell the hunting window: {exc}") from exc
         parameters = kql.bind(self.query_parameters, self.parameter_types)
         self._check_window_names(query, window)
+        self._check_split_validity(query)
+        if self._target is not None:
+            self._target.check()  # before any hunt: a path it cannot write must not cost quota
         progress = HuntProgress.start(
             parameters=parameters,
             query=query,
@@ -329,6 +378,19 @@ class RunHuntingQueryOperator(BaseOperator):
             window.label(),
         )
 
+    def _check_split_validity(self, query: str) -> None:
+        if not self.split_on_limit or self.split_validity == "rows_independent":
+            return
+        found = kql.window_dependent_parts(query)
+        if found:
+            raise MTPConfigError(
+                f"split_on_limit=True cannot split this query: its rows depend on the whole window "
+                f"({'; '.join(found)}), so pieces run one by one would not add up to the whole window's "
+                "result (a take 100000 takes 100,000 rows per piece). Remove split_on_limit (the task then "
+                "fails on the row limit and says so), or narrow the window or the query; if every row "
+                'really depends only on its own piece, set split_validity="rows_independent".'
+            )
+
     @cached_property
     def _target(self) -> OutputTarget | None:
         if not self.output_path:
@@ -345,7 +407,7 @@ class RunHuntingQueryOperator(BaseOperator):
         target = self._target
         try:
             while progress.pending:
-                self._run_next(progress, target)
+                self._run_next(context, progress, target)
             return self._finish(context, progress, target)
         except TaskDeferred:
             raise  # the part files are the resumed task's
@@ -363,12 +425,12 @@ class RunHuntingQueryOperator(BaseOperator):
         if session is not None:
             session.close()
 
-    def _run_next(self, progress: HuntProgress, target: OutputTarget | None) -> None:
+    def _run_next(self, context: Context, progress: HuntProgress, target: OutputTarget | None) -> None:
         piece = progress.pending[0]
         try:
             done = self._run_piece(progress, piece, target)
         except MTPThrottledError as exc:
-            self._defer_or_raise(progress, exc)
+            self._defer_or_raise(context, progress, exc)
         except MTPLimitExceededError as exc:
             self._split(progress, piece, _Truncated(exc.limit, exc))
             return
@@ -483,30 +545,79 @@ class RunHuntingQueryOperator(BaseOperator):
         )
         progress.pending[0:1] = [Piece(first, piece.depth + 1), Piece(second, piece.depth + 1)]
 
-    def _defer_or_raise(self, progress: HuntProgress, exc: MTPThrottledError) -> NoReturn:
+    def _defer_or_raise(self, context: Context, progress: HuntProgress, exc: MTPThrottledError) -> NoReturn:
         if not self.deferrable:
             raise exc
         wait = exc.retry_after if exc.retry_after is not None else DEFAULT_THROTTLE_WAIT_S
+        if progress.deferrals >= self.max_throttle_deferrals:
+            times = f"{progress.deferrals} time{'' if progress.deferrals == 1 else 's'}"
+            raise MTPThrottledError(
+                f"Defender kept throttling the hunt: the task deferred {times} "
+                f"({progress.deferred_s:.0f} s in all), as many as max_throttle_deferrals="
+                f"{self.max_throttle_deferrals} allows, and the service still asks to wait {wait:.0f} s "
+                f"({exc.service_message or exc}). The tenant's hunting quota is used up by other hunts or "
+                "this one is too heavy: run the task again later, spread the hunts (a smaller pool, longer "
+                "schedule intervals, a narrower query), or raise max_throttle_deferrals.",
+                retry_after=exc.retry_after,
+                status=exc.status,
+                code=exc.code,
+                service_message=exc.service_message,
+                request_id=exc.request_id,
+            ) from exc
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
+        delay = max(wait, 1.0)
         progress.deferrals += 1
-        moment = datetime.now(UTC) + timedelta(seconds=max(wait, 1.0))
+        progress.deferred_s += delay
+        moment = datetime.now(UTC) + timedelta(seconds=delay)
         log.info(
-            "Defender throttled the hunt for %.0f s; deferring until %s (deferral %d; %d piece(s) done, "
-            "%d to go)",
+            "Defender throttled the hunt for %.0f s; deferring until %s (deferral %d of at most %d; %d "
+            "piece(s) done, %d to go)",
             wait,
             moment.isoformat(timespec="seconds"),
             progress.deferrals,
+            self.max_throttle_deferrals,
             len(progress.done),
             len(progress.pending),
         )
         if self._target is not None:
             self._target.save_checkpoint(progress.token, progress.to_json())
+        self._save_throttling(context, progress)
         self.defer(
             trigger=DateTimeTrigger(moment=moment),
             method_name="execute_complete",
             kwargs={"progress": progress.to_json()},
         )
+
+    @staticmethod
+    def _save_throttling(context: Context, progress: HuntProgress) -> None:
+        """Keep the deferral count where a resume finds it even if the deferral's kwargs are lost."""
+        ti = context.get("ti")
+        push = getattr(ti, "xcom_push", None)
+        if push is not None:
+            push(
+                key=THROTTLING_XCOM_KEY,
+                value={
+                    "token": progress.token,
+                    "deferrals": progress.deferrals,
+                    "deferred_s": progress.deferred_s,
+                },
+            )
+
+    def _restore_throttling(self, context: Context, progress: HuntProgress) -> None:
+        """The deferral count of this try so far, from :meth:`_save_throttling`, into ``progress``."""
+        ti = context.get("ti")
+        pull = getattr(ti, "xcom_pull", None)
+        if pull is None:
+            return
+        try:
+            saved = pull(task_ids=self.task_id, key=THROTTLING_XCOM_KEY)
+        except Exception as exc:  # an XCom backend's failure must not hide the hunt's own outcome
+            log.warning("Could not read the throttling deferrals so far: %s", exc)
+            return
+        if isinstance(saved, Mapping) and saved.get("token") == progress.token:
+            progress.deferrals = int(saved.get("deferrals", 0))
+            progress.deferred_s = float(saved.get("deferred_s", 0.0))
 
     def _finish(self, context: Context, progress: HuntProgress, target: OutputTarget | None) -> Any:
         total = progress.total_rows
