@@ -10,7 +10,9 @@ msal serves a cached token while it has more than 300 s left (``expires_in < 5*6
 ``ClientApplication._acquire_token_silent_from_cache_and_possibly_refresh_it`` and in
 ``ManagedIdentityClient.acquire_token_for_client``), so a token is renewed about five minutes
 before it expires with nothing extra here. A token the API refuses with 401 is dropped with
-:meth:`MsalTokenSource.invalidate` and the next call fetches a new one.
+:meth:`MsalTokenSource.invalidate` and the next call fetches a new one. msal's requests go through
+:class:`~airflow_provider_mtp.entra_http.EntraHttpClient`, which retries Entra ID's transient
+failures and raises instead of letting msal's throttle cache replay one to every hook.
 
 Secrets never reach a log line or an exception: applications are keyed by an HMAC of the
 credential under a key made at process start, Entra's messages are scrubbed, and every token and
@@ -30,7 +32,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import msal
 import requests
@@ -40,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from airflow_provider_mtp import __version__
+from airflow_provider_mtp.entra_http import EntraHttpClient, EntraUnavailable
 from airflow_provider_mtp.errors import MTPAuthError, MTPConfigError
 from airflow_provider_mtp.redact import mask_url, mask_urls
 from airflow_provider_mtp.settings import ConnectionSettings
@@ -168,6 +170,13 @@ class _SharedApp:
                 return self._acquire(settings)
             except MTPConfigError:
                 raise
+            except EntraUnavailable as exc:
+                # Not a credential problem: say the service was down, not which field to fix.
+                raise exc.error(
+                    conn_id=settings.conn_id,
+                    auth_type=settings.auth_type,
+                    scrub=lambda text: _scrub(settings, text),
+                ) from None
             except requests.RequestException as exc:
                 raise network_error(settings, exc) from None
             except (ValueError, msal.exceptions.MsalError) as exc:
@@ -196,7 +205,9 @@ class _SharedApp:
             # The identity endpoint comes from IDENTITY_ENDPOINT/IDENTITY_HEADER (App Service) or IMDS;
             # the header is a credential for that endpoint.
             _mask([os.environ.get("IDENTITY_HEADER", "")])
-            return msal.ManagedIdentityClient(identity, http_client=self.session, token_cache=self.cache)
+            return msal.ManagedIdentityClient(
+                identity, http_client=_msal_http_client(settings, self.session), token_cache=self.cache
+            )
         options: dict[str, Any] = {
             "authority": settings.authority,
             "http_client": _msal_http_client(settings, self.session),
@@ -256,44 +267,16 @@ def _account(client: msal.ClientApplication, username: str) -> dict[str, Any] | 
     return None
 
 
-class _PortPreservingClient:
-    """Sends msal's requests through the session, putting back the login_url port msal drops.
-
-    msal keeps the authority's host name without its port (``canonicalize`` in msal/authority.py)
-    and builds the home realm discovery URL from it (``Authority.user_realm_discovery``,
-    ``https://{instance}/common/userrealm/...``), so with ``login_url=https://127.0.0.1:8443`` the
-    password grant would ask port 443. Other URLs (from the OpenID configuration) keep theirs.
-
-    :param session: the session that sends the requests.
-    :param login_origin: the login_url, with its port.
-    """
-
-    def __init__(self, *, session: requests.Session, login_origin: str) -> None:
-        self._session = session
-        parts = urlsplit(login_origin)
-        self._host = (parts.hostname or "").lower()
-        self._netloc = parts.netloc
-
-    def get(self, url: str, **kwargs: Any) -> requests.Response:
-        return self._session.get(self._restore_port(url), **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> requests.Response:
-        return self._session.post(self._restore_port(url), **kwargs)
-
-    def close(self) -> None:
-        """The session belongs to the hook; msal must not close it."""
-
-    def _restore_port(self, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme == "https" and parts.port is None and (parts.hostname or "").lower() == self._host:
-            return urlunsplit(parts._replace(netloc=self._netloc))
-        return url
-
-
 def _msal_http_client(settings: ConnectionSettings, session: requests.Session) -> Any:
-    if settings.login_url and urlsplit(settings.login_url).port is not None:
-        return _PortPreservingClient(session=session, login_origin=settings.login_url)
-    return session
+    # Service Fabric's managed identity needs the requests.Session itself (msal derives a
+    # certificate-pinning session from it); that one path goes without retries.
+    if settings.auth_type == "managed_identity" and os.environ.get("IDENTITY_SERVER_THUMBPRINT"):
+        return session
+    return EntraHttpClient(
+        session=session,
+        login_origin=settings.login_url,
+        managed_identity=settings.auth_type == "managed_identity",
+    )
 
 
 # Credentials.

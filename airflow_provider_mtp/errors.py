@@ -85,3 +85,19 @@ class MTPLimitExceededError(MTPQueryError):
 
 class MTPServiceError(MTPError):
     """The service kept failing (5xx, dropped connections, malformed replies) after the retries."""
+
+
+class MTPTokenServiceError(MTPServiceError):
+    """Entra ID (or the managed identity endpoint) kept failing or throttling token requests.
+
+    Raised after the token call's own retries (429, 500/502/503/504, dropped connections, timeouts).
+    It is a service outage, not a credential problem: it is deliberately not an
+    :class:`MTPAuthError`, so code that reports bad credentials on that does not report an outage.
+    Running again later is the fix; triggers wait it out.
+
+    :param retry_after: seconds Entra ID asked to wait, if it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
