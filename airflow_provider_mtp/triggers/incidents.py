@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
-from airflow_provider_mtp.errors import MTPConfigError, MTPServiceError, MTPThrottledError
+from airflow_provider_mtp.errors import (
+    MTPConfigError,
+    MTPServiceError,
+    MTPThrottledError,
+    MTPTokenServiceError,
+)
 from airflow_provider_mtp.off_loop import import_module
 from airflow_provider_mtp.windows import Window, format_instant
 
@@ -535,9 +540,18 @@ class IncidentTrigger(BaseTrigger):
             while True:
                 # Taken before the listing: a listing read after the window closed is complete.
                 now = _utcnow()
-                listing = [
-                    incident async for incident in hook.list_incidents(**filters.list_arguments(window))
-                ]
+                try:
+                    listing = [
+                        incident async for incident in hook.list_incidents(**filters.list_arguments(window))
+                    ]
+                except MTPTokenServiceError as exc:
+                    # Entra ID down or throttling would end every deferred sensor of the connection
+                    # at once; the next poll asks again. Credential errors still end the wait.
+                    self.log.warning(
+                        "Could not get a token (%s); trying again in %s s", exc, self.poke_interval
+                    )
+                    await asyncio.sleep(self.poke_interval)
+                    continue
                 matches = match_incidents(listing, window=window, filters=filters)
                 decision = decide(
                     len(matches),
@@ -630,7 +644,11 @@ class UpdateCursor:
 
 
 def _transient(exc: BaseException) -> bool:
-    """Failures an event trigger waits out (the hook already retried them) instead of dying on."""
+    """Failures an event trigger waits out (the hook already retried them) instead of dying on.
+
+    Entra ID being unavailable is one (:class:`~airflow_provider_mtp.errors.MTPTokenServiceError` is
+    an ``MTPServiceError``); a credential error (``MTPAuthError``) is not.
+    """
     import aiohttp
 
     return isinstance(exc, MTPServiceError | MTPThrottledError | aiohttp.ClientError | TimeoutError)
