@@ -1,13 +1,15 @@
 """The Microsoft Graph security API back end (the default): incidents, comments, hunting.
 
 Paths are ``/{version}/security/...`` under the API origin (defender-api.md section 3). The
-listing sends an OData ``$filter`` built from the arguments, ``$top`` of at most 50 (Graph answers
-a larger value with 400) and follows ``@odata.nextLink`` through the transport, which refuses links
-to any other host.
+listing sends an OData ``$filter`` built from the arguments and ``$top`` of at most 50 (Graph
+answers a larger value with 400). It never follows ``@odata.nextLink`` (the link pages by offset,
+which skips incidents that analysts update mid-listing): it asks for pieces of the window that
+each fit one page (:mod:`airflow_provider_mtp.api.listing`), and a link only says "more".
 
 The OData helpers here (:func:`odata_datetime`, :func:`odata_string`, :func:`filter_values`) are
-shared with the legacy back end; the listing's parameters (:func:`incident_list_params`), the paths
-and :func:`normalised_incident` are pure functions shared with the async hook, which does its own I/O.
+shared with the legacy back end; the listing's parameters (:func:`incident_list_params`,
+:class:`IncidentListing`), the paths and :func:`normalised_incident` are pure functions shared with
+the async hook, which does its own I/O.
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_mtp.api import mapping
 from airflow_provider_mtp.api.base import SecurityApi
+from airflow_provider_mtp.api.listing import ListingPlan, Page, Piece, walk
 from airflow_provider_mtp.api.models import HuntingResult
-from airflow_provider_mtp.api.transport import Transport
+from airflow_provider_mtp.api.raw_filter import checked_odata_filter
+from airflow_provider_mtp.api.ticks import timestamp_ticks
+from airflow_provider_mtp.api.transport import Transport, page_items
 from airflow_provider_mtp.errors import MTPConfigError
 
 log = logging.getLogger(__name__)
@@ -247,14 +253,88 @@ def incident_list_params(
         clauses.append(f"assignedTo eq {odata_string(assigned_to)}")
     clauses += range_clauses("createdDateTime", created_from, created_before, name="created")
     clauses += range_clauses("lastUpdateDateTime", updated_from, updated_before, name="updated")
-    if odata_filter:
-        clauses.append(f"({odata_filter})")
+    raw = checked_odata_filter(odata_filter)
+    if raw:
+        # Balanced (checked above), so the parentheses hold all of it: it can only narrow.
+        clauses.append(f"({raw})")
     params: dict[str, Any] = {"$top": page_top(page_size, GRAPH_MAX_TOP)}
     if clauses:
         params["$filter"] = " and ".join(clauses)
     if include_alerts:
         params["$expand"] = "alerts"
     return params
+
+
+def incident_window(
+    *,
+    created_from: datetime | str | None = None,
+    created_before: datetime | str | None = None,
+    updated_from: datetime | str | None = None,
+    updated_before: datetime | str | None = None,
+) -> Piece:
+    """The time bounds of a listing in 100-ns ticks, the piece every listing plan starts from.
+
+    :raises MTPConfigError: a bound is not a time.
+    """
+    return Piece(
+        created_from=_bound_ticks(created_from, name="created_from"),
+        created_before=_bound_ticks(created_before, name="created_before"),
+        updated_from=_bound_ticks(updated_from, name="updated_from"),
+        updated_before=_bound_ticks(updated_before, name="updated_before"),
+    )
+
+
+def _bound_ticks(value: datetime | str | None, *, name: str) -> int | None:
+    if value is None:
+        return None
+    ticks = timestamp_ticks(odata_datetime(value, name=name))
+    if ticks is None:
+        raise MTPConfigError(f"{name} must be an ISO 8601 time such as 2024-05-01T00:00:00Z, got {value!r}")
+    return ticks
+
+
+#: ``list_incidents`` arguments that are time bounds: a listing's pieces set them.
+TIME_ARGUMENTS = ("created_from", "created_before", "updated_from", "updated_before")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncidentListing:
+    """A Graph incident listing: the caller's filters, its window, and the request of each piece.
+
+    Shared by :class:`GraphSecurityApi` and the async hook, which run :meth:`plan` with their own I/O.
+
+    :param arguments: the ``list_incidents`` arguments other than the time bounds, checked.
+    :param window: the time bounds.
+    :param top: ``$top`` of every request.
+    """
+
+    arguments: Mapping[str, Any]
+    window: Piece
+    top: int
+
+    @classmethod
+    def build(cls, **arguments: Any) -> IncidentListing:
+        """From :meth:`GraphSecurityApi.list_incidents` arguments, every one checked before any call.
+
+        :raises MTPConfigError: an unknown enum value, a bad time, page size or ``odata_filter``.
+        """
+        top = incident_list_params(**arguments)["$top"]
+        bounds = {name: arguments.pop(name, None) for name in TIME_ARGUMENTS}
+        return cls(arguments=arguments, window=incident_window(**bounds), top=top)
+
+    def plan(self) -> ListingPlan:
+        """A fresh plan over the window."""
+        return ListingPlan(window=self.window, page_size=self.top)
+
+    def params(self, piece: Piece) -> dict[str, Any]:
+        """Query parameters of one piece: the caller's filters and the piece's ranges, no ``$skip``."""
+        return incident_list_params(**self.arguments, **piece.list_arguments())
+
+    @staticmethod
+    def page(body: Any, path: str) -> Page:
+        """One reply as a plan's page: incidents normalised; more when Graph sent a next link."""
+        items = [normalised_incident(item) for item in page_items(body, path)]
+        return Page(items=items, more=bool(body.get("@odata.nextLink")))
 
 
 class GraphSecurityApi(SecurityApi):
@@ -295,6 +375,9 @@ class GraphSecurityApi(SecurityApi):
         """Incidents matching every given condition, newest first (the service's order).
 
         Arguments are checked before the first call; the calls happen as the iterator is read.
+        The window is read in pieces that each fit one page, never by offset, so an incident that
+        analysts leave alone is returned even while they update others (see
+        :mod:`airflow_provider_mtp.api.listing`); each ``(id, lastUpdateDateTime)`` comes once.
 
         :param status: any of these statuses.
         :param severity: any of these severities.
@@ -307,7 +390,7 @@ class GraphSecurityApi(SecurityApi):
         :param page_size: ``$top``, at most 50.
         :param odata_filter: one more ``$filter`` clause in Graph names, AND-ed with the rest.
         """
-        params = incident_list_params(
+        listing = IncidentListing.build(
             status=status,
             severity=severity,
             assigned_to=assigned_to,
@@ -319,14 +402,15 @@ class GraphSecurityApi(SecurityApi):
             page_size=page_size,
             odata_filter=odata_filter,
         )
-        return self._incidents(params)
+        path = self._path("incidents")
 
-    def _incidents(self, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        for page in self.transport.iter_graph_pages(
-            self._path("incidents"), params, permission=READ_PERMISSION
-        ):
-            for incident in page:
-                yield normalised_incident(incident)
+        def fetch(piece: Piece) -> Page:
+            body = self.transport.request_json(
+                "GET", path, params=listing.params(piece), permission=READ_PERMISSION
+            )
+            return listing.page(body, path)
+
+        return walk(listing.plan(), fetch)
 
     def get_incident(self, incident_id: str, *, include_alerts: bool = True) -> dict[str, Any]:
         """One incident; :class:`~airflow_provider_mtp.errors.MTPNotFoundError` when it does not exist."""

@@ -8,7 +8,9 @@ What the legacy API cannot do, and what this back end does instead:
 * ``$filter`` knows only ``lastUpdateTime``, ``createdTime``, ``status`` and ``assignedTo`` and is
   documented with ``and`` only: severity, and a choice of several statuses, are filtered here after
   each page arrives.
-* No ``@odata.nextLink``: pages are walked with ``$top=100`` and ``$skip`` until a short page.
+* No ``@odata.nextLink``, and ``$skip`` paging skips incidents that analysts update mid-listing:
+  the window is read in pieces (ranges on ``createdTime`` and ``lastUpdateTime``) that each fit
+  one page of ``$top=100`` (:mod:`airflow_provider_mtp.api.listing`); a full page means "more".
 * Comments go in the PATCH body (``comment``); a PATCH carrying one is not retried blindly.
 * Hunting takes no ``Timespan``: the window must be in the KQL itself
   (``| where Timestamp between (datetime(...) .. datetime(...))``); the data goes back 30 days.
@@ -19,9 +21,8 @@ from __future__ import annotations
 
 import base64
 import json
-import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,13 +30,16 @@ from airflow_provider_mtp.api import mapping
 from airflow_provider_mtp.api.base import SecurityApi
 from airflow_provider_mtp.api.graph import (
     filter_values,
+    incident_window,
     non_blank,
     odata_string,
     page_top,
     range_clauses,
 )
+from airflow_provider_mtp.api.listing import ListingPlan, Page, Piece, walk
 from airflow_provider_mtp.api.models import HuntingResult
-from airflow_provider_mtp.api.transport import Transport
+from airflow_provider_mtp.api.raw_filter import checked_odata_filter, rename_fields
+from airflow_provider_mtp.api.transport import Transport, page_items
 from airflow_provider_mtp.errors import MTPConfigError
 
 #: ``$top`` maximum of ``/api/incidents`` (defender-api.md section 4.1).
@@ -50,9 +54,6 @@ INCIDENTS_PATH = "/api/incidents"
 
 #: Graph-named fields the legacy PATCH can set.
 UPDATE_FIELDS = ("status", "assignedTo", "classification", "determination", "customTags")
-
-# Graph field names in a caller's raw $filter, renamed for the legacy API.
-_FILTER_FIELD_RE = re.compile(r"\b(" + "|".join(mapping.GRAPH_TO_LEGACY_FILTER_FIELDS) + r")\b")
 
 
 def legacy_id(incident_id: str | int) -> int:
@@ -81,11 +82,13 @@ def token_tenant(token: str) -> str | None:
 class IncidentQuery:
     """A legacy incident listing: what is asked of the API, and what is filtered after each page.
 
-    :param params: ``$filter`` (if any); ``$top`` and ``$skip`` are added per page.
+    :param params: ``$filter`` (if any); ``$top`` is added per request.
     :param top: the page size, at most :data:`LEGACY_MAX_TOP`; a shorter page is the last.
     :param include_alerts: keep the alerts the API always embeds.
     :param local_status: Graph statuses to keep, when the API cannot filter them (several).
     :param local_severity: Graph severities to keep (the API cannot filter on severity).
+    :param arguments: the ``list_incidents`` arguments other than the time bounds, for the pieces.
+    :param window: the time bounds, the piece the listing plan starts from.
     """
 
     params: dict[str, Any]
@@ -93,12 +96,33 @@ class IncidentQuery:
     include_alerts: bool
     local_status: frozenset[str] | None = None
     local_severity: frozenset[str] | None = None
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    window: Piece = field(default_factory=Piece)
 
     def keeps(self, incident: Mapping[str, Any]) -> bool:
         """Whether a Graph-shape incident passes the filters applied here."""
         if self.local_status is not None and incident.get("status") not in self.local_status:
             return False
         return self.local_severity is None or incident.get("severity") in self.local_severity
+
+    def plan(self) -> ListingPlan:
+        """A fresh plan over the window."""
+        return ListingPlan(window=self.window, page_size=self.top)
+
+    def piece_params(self, piece: Piece) -> dict[str, Any]:
+        """Query parameters of one piece: the caller's filters and the piece's ranges, no ``$skip``."""
+        query = incident_list_query(**self.arguments, **piece.list_arguments())
+        return {**query.params, "$top": query.top}
+
+    def page(self, body: Any, convert: Callable[[Mapping[str, Any]], dict[str, Any]]) -> Page:
+        """One reply as a plan's page: every incident in the Graph shape (none filtered out yet, so
+        the split sees the page the service sent); more when the page is full.
+
+        :param body: the decoded reply.
+        :param convert: legacy incident to Graph shape.
+        """
+        raw = page_items(body, INCIDENTS_PATH)
+        return Page(items=[convert(item) for item in raw], more=len(raw) >= self.top)
 
 
 def incident_list_query(
@@ -135,17 +159,30 @@ def incident_list_query(
         clauses.append(f"assignedTo eq {odata_string(assigned_to)}")
     clauses += range_clauses("createdTime", created_from, created_before, name="created")
     clauses += range_clauses("lastUpdateTime", updated_from, updated_before, name="updated")
-    if odata_filter:
-        renamed = _FILTER_FIELD_RE.sub(
-            lambda m: mapping.GRAPH_TO_LEGACY_FILTER_FIELDS[m.group(1)], odata_filter
-        )
-        clauses.append(f"({renamed})")
+    raw = checked_odata_filter(odata_filter)
+    if raw:
+        # Field names only: a string literal that happens to spell one stays as written.
+        clauses.append(f"({rename_fields(raw, mapping.GRAPH_TO_LEGACY_FILTER_FIELDS)})")
     return IncidentQuery(
         params={"$filter": " and ".join(clauses)} if clauses else {},
         top=page_top(page_size, LEGACY_MAX_TOP),
         include_alerts=include_alerts,
         local_status=local_status,
         local_severity=local_severity,
+        arguments={
+            "status": status,
+            "severity": severity,
+            "assigned_to": assigned_to,
+            "include_alerts": include_alerts,
+            "page_size": page_size,
+            "odata_filter": odata_filter,
+        },
+        window=incident_window(
+            created_from=created_from,
+            created_before=created_before,
+            updated_from=updated_from,
+            updated_before=updated_before,
+        ),
     )
 
 
@@ -221,14 +258,16 @@ class LegacyMtpApi(SecurityApi):
         return self._incidents(query)
 
     def _incidents(self, query: IncidentQuery) -> Iterator[dict[str, Any]]:
-        pages = self.transport.iter_skip_pages(
-            INCIDENTS_PATH, query.params, page_size=query.top, permission=READ_PERMISSION
-        )
-        for page in pages:
-            for item in page:
-                incident = self._to_graph(item, include_alerts=query.include_alerts)
-                if query.keeps(incident):
-                    yield incident
+        def fetch(piece: Piece) -> Page:
+            body = self.transport.request_json(
+                "GET", INCIDENTS_PATH, params=query.piece_params(piece), permission=READ_PERMISSION
+            )
+            return query.page(body, lambda item: self._to_graph(item, include_alerts=query.include_alerts))
+
+        for incident in walk(query.plan(), fetch):
+            # Filtered after the plan saw the whole page: whether a piece fits is the raw page's length.
+            if query.keeps(incident):
+                yield incident
 
     def get_incident(self, incident_id: str, *, include_alerts: bool = True) -> dict[str, Any]:
         """One incident; :class:`~airflow_provider_mtp.errors.MTPNotFoundError` when it does not exist."""

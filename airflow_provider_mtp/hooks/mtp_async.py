@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -35,13 +35,13 @@ import yarl
 from airflow.sdk import BaseHook
 
 from airflow_provider_mtp.api import graph, legacy, mapping
+from airflow_provider_mtp.api.listing import Page, Piece, awalk
 from airflow_provider_mtp.api.session import USER_AGENT, ssl_context
 from airflow_provider_mtp.api.transport import (
     PendingCall,
     Retryable,
     ServiceError,
     Transport,
-    page_items,
     untrusted_certificate_error,
 )
 from airflow_provider_mtp.errors import MTPConfigError
@@ -228,32 +228,40 @@ class MTPAsyncHook(BaseHook):
             "odata_filter": odata_filter,
         }
         settings = await self.get_settings()
+        # The same pieces as the sync back ends ask for (api/listing.py): never offset paging.
         if settings.api == "graph":
-            params = graph.incident_list_params(**arguments)
+            listing = graph.IncidentListing.build(**arguments)
             transport = await self._get_transport()
-            pages = transport.agraph_pages(
-                graph.security_path("incidents"), params, permission=graph.READ_PERMISSION
-            )
-            async for page in pages:
-                for item in page:
-                    yield graph.normalised_incident(item)
+            path = graph.security_path("incidents")
+
+            async def graph_page(piece: Piece) -> Page:
+                body = await transport.aget_json(
+                    path, params=listing.params(piece), permission=graph.READ_PERMISSION
+                )
+                return listing.page(body, path)
+
+            async for incident in awalk(listing.plan(), graph_page):
+                yield incident
             return
         query = legacy.incident_list_query(**arguments)
         transport = await self._get_transport()
         tenant_id = await self._tenant(transport)
-        pages = transport.askip_pages(
-            legacy.INCIDENTS_PATH, query.params, page_size=query.top, permission=legacy.READ_PERMISSION
-        )
-        async for page in pages:
-            for item in page:
-                incident = mapping.incident_to_graph(
-                    item,
-                    tenant_id=tenant_id,
-                    portal=settings.cloud.portal,
-                    include_alerts=query.include_alerts,
-                )
-                if query.keeps(incident):
-                    yield incident
+
+        def to_graph(item: Mapping[str, Any]) -> dict[str, Any]:
+            return mapping.incident_to_graph(
+                item, tenant_id=tenant_id, portal=settings.cloud.portal, include_alerts=query.include_alerts
+            )
+
+        async def legacy_page(piece: Piece) -> Page:
+            body = await transport.aget_json(
+                legacy.INCIDENTS_PATH, params=query.piece_params(piece), permission=legacy.READ_PERMISSION
+            )
+            return query.page(body, to_graph)
+
+        async for incident in awalk(query.plan(), legacy_page):
+            # Filtered after the plan saw the whole page: whether a piece fits is the raw page's length.
+            if query.keeps(incident):
+                yield incident
 
     async def get_incident(self, incident_id: str | int, *, include_alerts: bool = True) -> dict[str, Any]:
         """One incident in the Graph shape; :class:`~airflow_provider_mtp.errors.MTPNotFoundError` if unknown.
@@ -345,49 +353,6 @@ class _AsyncTransport(Transport):
             return await retrying(self._aattempt, call)
         except Retryable as exc:
             raise self._exhausted(call, exc) from exc.__cause__
-
-    async def agraph_pages(
-        self, path: str, params: Mapping[str, Any] | None = None, *, permission: str | None = None
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Pages of a Graph collection, following ``@odata.nextLink`` (checked) verbatim.
-
-        :param path: the collection's path for the first page.
-        :param params: query parameters of the first page; next links carry their own.
-        :param permission: the permission named in a 403.
-        """
-        url: str | None = path
-        page_params = params
-        seen: set[str] = set()
-        while url is not None:
-            body = await self.aget_json(url, params=page_params, permission=permission)
-            yield page_items(body, url)
-            url, page_params = self.next_link(body, seen), None
-
-    async def askip_pages(
-        self,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        page_size: int,
-        permission: str | None = None,
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Pages walked with ``$top`` and ``$skip`` until a short page (the legacy API).
-
-        :param path: the collection's path.
-        :param params: query parameters besides ``$top`` and ``$skip``.
-        :param page_size: ``$top``; a page shorter than this is the last.
-        :param permission: the permission named in a 403.
-        """
-        skip = 0
-        while True:
-            body = await self.aget_json(
-                path, params={**(params or {}), "$top": page_size, "$skip": skip}, permission=permission
-            )
-            items = page_items(body, path)
-            yield items
-            if len(items) < page_size:
-                return
-            skip += len(items)
 
     async def _aattempt(self, call: PendingCall) -> Any:
         response = await self._asend_authenticated(call)

@@ -18,7 +18,6 @@ fractional digits, so an update exactly on a boundary belongs to exactly one win
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
+from airflow_provider_mtp.api.raw_filter import checked_odata_filter
+from airflow_provider_mtp.api.ticks import TICKS_PER_SECOND, instant_ticks, ticks_instant, timestamp_ticks
 from airflow_provider_mtp.errors import (
     MTPConfigError,
     MTPServiceError,
@@ -59,48 +60,9 @@ ON_EMPTY = ("skip", "fail", "succeed")
 #: ``error_type`` of the event fired when more incidents match than ``max_incidents``.
 TOO_MANY = "TooManyIncidents"
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-#: 100-ns ticks per second.
-TICKS_PER_SECOND = 10_000_000
-_TIMESTAMP = re.compile(
-    r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?(?P<zone>Z|z|[+-]\d{2}:?\d{2})?$"
-)
-
-
 # --------------------------------------------------------------------------------------------------
-# Times
+# Times (100-ns ticks: api/ticks.py, shared with the listing planner)
 # --------------------------------------------------------------------------------------------------
-
-
-def instant_ticks(when: datetime) -> int:
-    """A timezone-aware datetime as 100-ns ticks since the Unix epoch."""
-    return (when.astimezone(UTC) - _EPOCH) // _MICROSECOND * 10
-
-
-def ticks_instant(ticks: int) -> datetime:
-    """100-ns ticks as a datetime (rounded down to the microsecond)."""
-    return _EPOCH + timedelta(microseconds=ticks // 10)
-
-
-def timestamp_ticks(value: Any) -> int | None:
-    """A Defender timestamp (0-7 fractional digits, ``Z`` or an offset) as 100-ns ticks; ``None`` if unreadable.
-
-    Digits past the seventh are dropped (the services send at most seven); a time without a zone
-    is taken as UTC, as the services mean it.
-    """
-    if not isinstance(value, str):
-        return None
-    match = _TIMESTAMP.match(value.strip())
-    if match is None:
-        return None
-    zone = match.group("zone") or "+00:00"
-    try:
-        base = datetime.fromisoformat(match.group("base") + ("+00:00" if zone in ("Z", "z") else zone))
-    except ValueError:
-        return None
-    fraction = (match.group("fraction") or "")[:7].ljust(7, "0")
-    return instant_ticks(base) + int(fraction)
 
 
 def describe_window(window: Window, lag: timedelta | None = None) -> str:
@@ -174,15 +136,15 @@ class IncidentFilters:
                 raise MTPConfigError(str(exc)) from None
         if assigned_to is not None and not isinstance(assigned_to, str):
             raise MTPConfigError(f"assigned_to must be a string, got {assigned_to!r}")
-        if odata_filter is not None and not isinstance(odata_filter, str):
-            raise MTPConfigError(f"odata_filter must be a string, got {odata_filter!r}")
+        # Balanced parentheses, closed strings: checked here so a sensor or trigger fails before any call.
+        odata_filter = checked_odata_filter(odata_filter)
         return cls(
             status=_names(status, name="status"),
             severity=_names(severity, name="severity"),
             assigned_to=assigned_to,
             classification=classes,
             tags=_names(tags, name="tags"),
-            odata_filter=odata_filter or None,
+            odata_filter=odata_filter,
         )
 
     def list_arguments(self, window: Window | None = None) -> dict[str, Any]:
