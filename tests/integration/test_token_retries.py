@@ -314,6 +314,25 @@ def test_entra_down_past_the_retries_is_a_service_error_and_never_replayed(
     assert_clean([message, *retry_lines(caplog)], emulator)
 
 
+def test_managed_identity_endpoint_down_past_the_retries_names_that_endpoint(
+    emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch, entra_sleep: RecordingSleep
+) -> None:
+    conn_id = use_connection(monkeypatch, emulator, "managed_identity")
+    emulator.inject_fault(path="/msi/token", status=500, count=6)
+
+    with pytest.raises(MTPTokenServiceError) as failure:
+        first_incident(conn_id)
+
+    host = emulator.url.removeprefix("https://")
+    assert f"the managed identity endpoint ({host}) was unavailable (GET /msi/token: 500" in str(
+        failure.value
+    )
+    assert "after 6 attempts" in str(failure.value)
+    assert "managed_identity_client_id" not in str(failure.value), "no field blamed"
+    assert calls(emulator, "GET /msi/token") == {"500": 6}
+    assert first_incident(conn_id)["id"], "not replayed"
+
+
 def test_entra_throttling_past_the_retries_says_throttled(
     emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch, entra_sleep: RecordingSleep
 ) -> None:
