@@ -263,6 +263,7 @@ def scan_connections(scan_emulator: DefenderEmulator) -> tuple[dict[str, str], d
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_secret_or_token_anywhere_after_a_real_run(
     scan_connections: tuple[dict[str, str], dict[str, str]], scan_emulator: DefenderEmulator, tmp_path: Path
 ) -> None:
@@ -305,6 +306,7 @@ def test_no_secret_or_token_anywhere_after_a_real_run(
     )
 
 
+@pytest.mark.slow
 def test_a_deliberate_leak_makes_the_scan_fail(
     scan_connections: tuple[dict[str, str], dict[str, str]], scan_emulator: DefenderEmulator, tmp_path: Path
 ) -> None:
