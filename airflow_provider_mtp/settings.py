@@ -48,12 +48,15 @@ EXTRA_FIELDS = (
     "timeout",
     "api_url",
     "login_url",
+    "comment_marker_key",
 )
 #: Prefix of the same keys as Airflow's connection form stores them.
 FORM_PREFIX = "extra__mtp__"
 
 #: Read timeout when the connection sets none: a hunt may take up to 180 s on the service side.
 DEFAULT_READ_TIMEOUT_S = 200.0
+#: Shortest ``comment_marker_key`` accepted: a short key can be guessed offline from one marker.
+MIN_COMMENT_MARKER_KEY_CHARS = 16
 #: Connect timeout ceiling: a host that does not answer in 10 s is not going to.
 MAX_CONNECT_TIMEOUT_S = 10.0
 #: The longest read timeout a connection may set: a hunt ends within 180 s on the service side.
@@ -103,6 +106,8 @@ class ConnectionSettings:
     :param timeout: seconds for reads (connect is capped at 10 s); ``None`` is the default.
     :param api_url: origin replacing the cloud's API host.
     :param login_url: origin replacing the cloud's login host.
+    :param comment_marker_key: secret keying the comment markers of the incident operators (at
+        least 16 characters); ``None`` keys them with the connection's credential secret.
     """
 
     conn_id: str
@@ -127,6 +132,7 @@ class ConnectionSettings:
     timeout: float | None = None
     api_url: str | None = None
     login_url: str | None = None
+    comment_marker_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_connection(
@@ -183,7 +189,13 @@ class ConnectionSettings:
 
     def secrets(self) -> list[str]:
         """The secret values this connection holds, for ``mask_secret``."""
-        values = [self.client_secret, self.certificate, self.certificate_password, self.user_password]
+        values = [
+            self.client_secret,
+            self.certificate,
+            self.certificate_password,
+            self.user_password,
+            self.comment_marker_key,
+        ]
         if self.proxy:
             values.append(urlsplit(self.proxy).password)
         return [value for value in values if value]
@@ -325,6 +337,7 @@ class _Reader:
             timeout=self.timeout(),
             api_url=self.origin("api_url", loopback_http=True),
             login_url=self.origin("login_url", loopback_http=False),
+            comment_marker_key=self.comment_marker_key(),
         )
         self.check_api(settings)
         return settings
@@ -476,6 +489,18 @@ class _Reader:
                 "proxy", "is not a proxy URL", "use the form http://host:port (or https://, socks5://)"
             )
         return proxy
+
+    def comment_marker_key(self) -> str | None:
+        key = self.text("comment_marker_key")
+        if key is not None and len(key) < MIN_COMMENT_MARKER_KEY_CHARS:
+            # Never echo the value: it is a secret.
+            raise self.error(
+                "comment_marker_key",
+                f"has {len(key)} characters, fewer than {MIN_COMMENT_MARKER_KEY_CHARS}",
+                "use a random secret of at least 32 characters, e.g. from "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))', or remove it",
+            )
+        return key
 
     def timeout(self) -> float | None:
         value = self.raw("timeout")
