@@ -763,9 +763,14 @@ class Transport:
     def _check_next_link(self, link: str) -> None:
         parts = urlsplit(link)
         allowed = ", ".join(sorted(self.allowed_hosts)) or "none"
+        origin_scheme = urlsplit(self.origin).scheme
         problem = None
         if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname)):
             problem = f"its scheme is {parts.scheme!r}, not https"
+        elif parts.scheme != origin_scheme:
+            # Same host, other scheme: http where the API speaks https would send the token in clear
+            # text (or, to a TLS port, fail the handshake on every retry).
+            problem = f"its scheme is {parts.scheme!r} while the API is reached over {origin_scheme!r}"
         elif not self._host_allowed(link):
             problem = (
                 f"its host {netloc(link)!r} is neither the API's ({netloc(self.origin)}) nor an "
