@@ -482,11 +482,18 @@ class _Reader:
         proxy = self.text("proxy")
         if proxy is None:
             return None
-        parts = urlsplit(proxy)
-        if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+        try:
+            parts = urlsplit(proxy)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
             # Never echo the value: it may carry a password.
             raise self.error(
-                "proxy", "is not a proxy URL", "use the form http://host:port (or https://, socks5://)"
+                "proxy",
+                "is not a proxy URL",
+                "use the form http://host:port with a port from 1 to 65535 (or https://, socks5://); "
+                "a user and password go before the host as user:password@",
             )
         return proxy
 

@@ -575,7 +575,7 @@ def test_extra_that_is_not_json_names_where_it_breaks_and_never_quotes_it() -> N
     assert "line 4, column 10" in message, message
     assert "Fix: edit the connection's Extra so it holds one JSON object" in message, message
     assert "Hunter-2-secret" not in message
-    assert '"api"' not in message
+    assert '"api": graph' not in message
 
 
 @pytest.mark.parametrize(
@@ -595,3 +595,19 @@ def test_extra_object_empty_text_and_mappings_are_read() -> None:
     assert parse_extra("mtp_test", "  ") == {}
     assert parse_extra("mtp_test", None) == {}
     assert parse_extra("mtp_test", {"api": "legacy"}) == {"api": "legacy"}
+
+
+@pytest.mark.parametrize(
+    "proxy", ["http://u:Pw-Proxy-1@proxy:99999", "http://u:Pw-Proxy-1@[::1", "u:Pw-Proxy-1@proxy:3128"]
+)
+def test_a_proxy_that_is_not_a_url_is_refused_without_echoing_it(proxy: str) -> None:
+    message = error_of({"tenant_id": TENANT, "proxy": proxy})
+    assert "proxy is not a proxy URL" in message, message
+    assert "Pw-Proxy-1" not in message, message
+
+
+def test_a_proxy_with_a_user_and_password_is_accepted_and_its_password_masked() -> None:
+    result = settings({"tenant_id": TENANT, "proxy": "http://u:Pw-Proxy-1@proxy.corp:3128"})
+    assert result.proxy == "http://u:Pw-Proxy-1@proxy.corp:3128"
+    assert "Pw-Proxy-1" in result.secrets()
+    assert "Pw-Proxy-1" not in repr(result)
