@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
+import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -11,8 +14,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_mtp.auth import clear_token_cache
+from airflow_provider_mtp.comment_markers import comment_marker, marker_key
 from airflow_provider_mtp.emulator import DefenderEmulator
-from airflow_provider_mtp.errors import MTPConfigError
+from airflow_provider_mtp.errors import MTPConfigError, MTPError, MTPServiceError
 from airflow_provider_mtp.hooks.mtp import MTPHook
 from airflow_provider_mtp.links import INCIDENT_URL_XCOM_KEY, DefenderIncidentLink
 from airflow_provider_mtp.operators.incidents import AddIncidentCommentOperator, UpdateIncidentOperator
@@ -21,13 +25,13 @@ DAGS = Path(__file__).parents[1] / "dags"
 PORTAL = "https://security.microsoft.com/incidents"
 
 
-def load_dag(name: str) -> Any:
+def load_dag(name: str, attr: str = "dag") -> Any:
     spec = importlib.util.spec_from_file_location(f"mtp_test_dag_{name}", DAGS / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.dag
+    return getattr(module, attr)
 
 
 def xcom(run: Any, task_id: str, *, key: str = "return_value", map_index: int = -1) -> Any:
@@ -75,6 +79,15 @@ def fetch(incident_id: str) -> dict[str, Any]:
     return MTPHook().get_incident(incident_id, include_alerts=False)
 
 
+def marker_of(dag_id: str, task_id: str, run_id: str, incident_id: str, map_index: int = -1) -> str:
+    """The marker the operators put on a comment: keyed with the connection's client secret."""
+    key = marker_key(MTPHook().settings)
+    assert key.source == "client secret"
+    return comment_marker(
+        key, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index, incident_id=incident_id
+    )
+
+
 # dag.test ----------------------------------------------------------------------------------------
 
 
@@ -104,7 +117,8 @@ def test_operators_and_link_in_a_dag_fed_by_the_sensor(emulator: DefenderEmulato
     assert updated["assignedTo"] == "soc@contoso.com"
     assert (updated["classification"], updated["determination"]) == ("truePositive", "malware")
     assert updated["customTags"] == ["existing", "Airflow", "ir-42"], "merged, not replaced (any case)"
-    marker = f"[airflow:incidents_operators/update/{run.run_id}#-1]"
+    marker = marker_of("incidents_operators", "update", run.run_id, target["id"])
+    assert marker.startswith(f"[airflow:incidents_operators/update/{run.run_id}#-1 ")
     assert comments_with(updated, marker) == [f"Triaged by incidents_operators {marker}"]
 
     summary = xcom(run, "update")
@@ -118,7 +132,7 @@ def test_operators_and_link_in_a_dag_fed_by_the_sensor(emulator: DefenderEmulato
 
     # The sensor's summaries fed the mapped comment operator, one marker per map index.
     for index, incident in enumerate(found):
-        marker = f"[airflow:incidents_operators/comment/{run.run_id}#{index}]"
+        marker = marker_of("incidents_operators", "comment", run.run_id, incident["id"], index)
         assert comments_with(fetch(incident["id"]), marker) == [f"Seen by Airflow {marker}"]
         assert xcom(run, "comment", map_index=index)["id"] == incident["id"]
         assert xcom(run, "comment", key=DefenderIncidentLink().xcom_key, map_index=index).endswith(
@@ -138,7 +152,7 @@ def test_a_retried_update_posts_its_comment_once(
     (ti,) = task_instances(run)
     assert (str(ti.state), ti.try_number) == ("success", 2), "try 1 crashed after the comment; try 2 passed"
     after = fetch(incident["id"])
-    marker = f"[airflow:incidents_operator_retry/resolve/{run.run_id}#-1]"
+    marker = marker_of("incidents_operator_retry", "resolve", run.run_id, incident["id"])
     assert comments_with(after, marker) == [f"Closed by Airflow {marker}"]
     assert (after["status"], after["classification"], after["determination"]) == (
         "resolved",
@@ -157,13 +171,16 @@ def test_a_retried_update_posts_its_comment_once(
 # Direct calls -------------------------------------------------------------------------------------
 
 
-def context(task_id: str = "op", run_id: str = "manual__1", map_index: int = -1) -> dict[str, Any]:
+def context(
+    task_id: str = "op", run_id: str = "manual__1", map_index: int = -1, try_number: int = 1
+) -> dict[str, Any]:
     pushed: dict[str, Any] = {}
     ti = SimpleNamespace(
         dag_id="d",
         task_id=task_id,
         run_id=run_id,
         map_index=map_index,
+        try_number=try_number,
         xcom_push=lambda key, value: pushed.__setitem__(key, value),
         pushed=pushed,
     )
@@ -178,7 +195,10 @@ def test_the_same_task_instance_comments_once_another_run_again(emulator: Defend
     operator.execute(context())  # type: ignore[arg-type]
     operator.execute(context(run_id="manual__2"))  # type: ignore[arg-type]
     comments = [c["comment"] for c in fetch(incident["id"])["comments"]]
-    assert comments == ["hello [airflow:d/op/manual__1#-1]", "hello [airflow:d/op/manual__2#-1]"]
+    assert comments == [
+        f"hello {marker_of('d', 'op', 'manual__1', incident['id'])}",
+        f"hello {marker_of('d', 'op', 'manual__2', incident['id'])}",
+    ]
     assert first["ti"].pushed == {
         INCIDENT_URL_XCOM_KEY: f"{PORTAL}/{incident['id']}?tid={emulator.tenant_id}"
     }
@@ -227,8 +247,245 @@ def test_templated_fields_and_link_are_declared() -> None:
         "determination",
         "tags",
         "comment",
+        "mtp_conn_id",
     )
     assert AddIncidentCommentOperator.template_fields == UpdateIncidentOperator.template_fields
     (link,) = UpdateIncidentOperator.operator_extra_links
     assert isinstance(link, DefenderIncidentLink)
     assert link.name == "Defender incident"
+
+
+# A comment the service applies late ----------------------------------------------------------------
+
+#: The write each back end adds a comment with.
+COMMENT_WRITES = {
+    "graph": (
+        "POST",
+        "/v1.0/security/incidents/*/comments",
+        "POST /v1.0/security/incidents/{incident_id}/comments",
+    ),
+    "legacy": ("PATCH", "/api/incidents/*", "PATCH /api/incidents/{incident_id}"),
+}
+
+
+def use_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """A short read timeout on the current connection, so a held reply times out quickly."""
+    conn = json.loads(os.environ["AIRFLOW_CONN_MTP_DEFAULT"])
+    conn["extra"]["timeout"] = seconds
+    monkeypatch.setenv("AIRFLOW_CONN_MTP_DEFAULT", json.dumps(conn))
+
+
+def comments_after(started: float, apply_after_s: float, incident_id: str, marker: str) -> list[str]:
+    """The marked comments, read once the emulator's late write has surely been applied.
+
+    Read through Graph, which has no call budget in the emulator, whatever back end the task used.
+    """
+    time.sleep(max(0.0, started + apply_after_s + 0.5 - time.monotonic()))
+    return comments_with(MTPHook(api="graph").get_incident(incident_id, include_alerts=False), marker)
+
+
+@pytest.mark.parametrize("api", ["graph", "legacy"])
+@pytest.mark.parametrize(
+    ("dag_attr", "apply_after_s"),
+    [("dag", 2.0), ("short_settle_dag", 2.5)],
+    ids=["seen-by-the-same-try", "seen-by-the-retry"],
+)
+def test_a_comment_applied_after_the_client_gave_up_is_on_the_incident_once(
+    emulator: DefenderEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    api: str,
+    dag_attr: str,
+    apply_after_s: float,
+) -> None:
+    """Issue 8, Must show 5: the write times out (1 s), the service applies it 2-2.5 s after it
+    arrived, ``retries=1`` with ``retry_delay=0``. Before, the retry read the incident before the
+    late comment landed and posted a second one. Now the first try re-reads instead of writing
+    again; with a short re-reading period (1 s) it fails and the retry re-reads before posting."""
+    use_back_end(emulator, monkeypatch, api)
+    use_timeout(monkeypatch, 1.0)
+    method, path, route = COMMENT_WRITES[api]
+    emulator.inject_fault(path=path, method=method, kind="late", apply_after_s=apply_after_s)
+    incident = emulator.put_incidents({"displayName": "late comment"})[0]
+    started = time.monotonic()
+
+    run = load_dag("incidents_operator_late_comment", dag_attr).test(run_conf={"incident_id": incident["id"]})
+
+    (ti,) = task_instances(run)
+    marker = marker_of(run.dag_id, "resolve", run.run_id, incident["id"])
+    comments = comments_after(started, apply_after_s, incident["id"], marker)
+    writes = emulator.stats()["requests"][route]
+    after = fetch(incident["id"])
+    with capsys.disabled():
+        print(
+            f"\n[late comment, {api}, {dag_attr}] task {ti.state} after try {ti.try_number}; "
+            f"marked comments on the incident: {len(comments)}; comment writes: {writes}"
+        )
+    assert str(ti.state) == "success"
+    assert comments == [f"Closed by Airflow {marker}"]
+    assert after["status"] == "resolved"
+    # One write with the comment, held until the client gave up (499), and never sent again. The
+    # legacy retry then sends its field changes alone (a PATCH without comment: the 200).
+    retried_fields = api == "legacy" and ti.try_number == 2
+    assert writes == ({"499": 1, "200": 1} if retried_fields else {"499": 1})
+
+
+# Re-reading instead of writing again, on a fake clock ------------------------------------------------
+
+
+class FakeTime:
+    """The operator's ``sleep`` and ``clock``: time moves only when it sleeps.
+
+    :param on_sleep: called with the number of sleeps so far after each one (a late apply, say).
+    """
+
+    def __init__(self, on_sleep: Any = None) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.on_sleep = on_sleep
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
+
+
+def commenting(incident_id: str, fake: FakeTime, **kwargs: Any) -> AddIncidentCommentOperator:
+    operator = AddIncidentCommentOperator(task_id="op", incident_id=incident_id, comment="hello", **kwargs)
+    operator.sleep = fake.sleep  # type: ignore[method-assign]
+    operator.clock = fake.clock  # type: ignore[method-assign]
+    return operator
+
+
+def comment_writes(emulator: DefenderEmulator, api: str) -> dict[str, int]:
+    return dict(emulator.stats()["requests"].get(COMMENT_WRITES[api][2], {}))
+
+
+def fail_next_comment_write(emulator: DefenderEmulator, api: str, status: int) -> None:
+    """A status fault answers before the route runs: the service surely did NOT apply this write."""
+    method, path, _ = COMMENT_WRITES[api]
+    emulator.inject_fault(path=path, method=method, status=status)
+
+
+@pytest.mark.parametrize("api", ["graph", "legacy"])
+def test_after_an_unknown_outcome_the_operator_rereads_and_finds_the_late_comment(
+    emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    """A 504 on the comment write: the operator re-reads instead of writing again; the comment
+    "arrives" (the test posts it, as the service would apply it late) after the third re-read."""
+    use_back_end(emulator, monkeypatch, api)
+    incident = emulator.put_incidents({"displayName": "unknown outcome"})[0]
+    marker = marker_of("d", "op", "manual__1", incident["id"])
+    fail_next_comment_write(emulator, api, 504)
+
+    def late_apply(sleeps: int) -> None:
+        if sleeps == 3:
+            MTPHook().add_incident_comment(incident["id"], f"hello {marker}")
+
+    fake = FakeTime(late_apply)
+    summary = commenting(incident["id"], fake).execute(context())  # type: ignore[arg-type]
+
+    assert summary["id"] == incident["id"]
+    assert fake.sleeps == [10.0, 10.0, 10.0], "re-read every 10 s until the marker showed up"
+    assert comments_with(fetch(incident["id"]), marker) == [f"hello {marker}"]
+    assert comment_writes(emulator, api) == {"504": 1, "200": 1}, "the 200 is the late apply, not a retry"
+
+
+@pytest.mark.parametrize("api", ["graph", "legacy"])
+def test_after_an_unknown_outcome_with_no_comment_the_try_fails_without_writing_again(
+    emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch, api: str
+) -> None:
+    use_back_end(emulator, monkeypatch, api)
+    incident = emulator.put_incidents({"displayName": "never arrives"})[0]
+    fail_next_comment_write(emulator, api, 502)
+    fake = FakeTime()
+
+    with pytest.raises(
+        MTPServiceError, match=r"did not appear in 6 re-reads over 60 s\. Nothing was sent again"
+    ):
+        commenting(incident["id"], fake).execute(context())  # type: ignore[arg-type]
+
+    assert sum(fake.sleeps) == 60.0
+    assert comment_writes(emulator, api) == {"502": 1}
+    assert fetch(incident["id"])["comments"] == []
+
+
+def test_a_refused_comment_write_is_not_waited_on(emulator: DefenderEmulator) -> None:
+    """A 400 says the service did not act: the error is raised at once, with no re-reading."""
+    incident = emulator.put_incidents({"displayName": "refused"})[0]
+    fail_next_comment_write(emulator, "graph", 400)
+    fake = FakeTime()
+
+    with pytest.raises(MTPError, match="rejected the request"):
+        commenting(incident["id"], fake).execute(context())  # type: ignore[arg-type]
+
+    assert fake.sleeps == []
+    assert comment_writes(emulator, "graph") == {"400": 1}
+
+
+def test_a_retry_rereads_for_the_settle_period_before_it_posts(emulator: DefenderEmulator) -> None:
+    incident = emulator.put_incidents({"displayName": "retry posts"})[0]
+    marker = marker_of("d", "op", "manual__1", incident["id"])
+    fake = FakeTime()
+
+    commenting(incident["id"], fake, comment_settle_seconds=5, comment_settle_interval=2).execute(
+        context(try_number=2)  # type: ignore[arg-type]
+    )
+
+    assert fake.sleeps == [2.0, 2.0, 1.0], "three re-reads over 5 s, then the post"
+    assert comments_with(fetch(incident["id"]), marker) == [f"hello {marker}"]
+    assert comment_writes(emulator, "graph") == {"200": 1}
+
+
+def test_a_retry_that_sees_the_earlier_tries_comment_arrive_does_not_post(emulator: DefenderEmulator) -> None:
+    incident = emulator.put_incidents({"displayName": "retry sees it"})[0]
+    marker = marker_of("d", "op", "manual__1", incident["id"])
+
+    def late_apply(sleeps: int) -> None:
+        if sleeps == 2:
+            MTPHook().add_incident_comment(incident["id"], f"hello {marker}")
+
+    fake = FakeTime(late_apply)
+    commenting(incident["id"], fake).execute(context(try_number=3))  # type: ignore[arg-type]
+
+    assert fake.sleeps == [10.0, 10.0]
+    assert comments_with(fetch(incident["id"]), marker) == [f"hello {marker}"]
+    assert comment_writes(emulator, "graph") == {"200": 1}, "only the late apply the test made"
+
+
+# Nobody else can suppress the comment -----------------------------------------------------------------
+
+
+def test_a_marker_posted_first_by_someone_else_does_not_suppress_the_comment(
+    emulator: DefenderEmulator,
+) -> None:
+    """Another user posts the old predictable marker, and the new format computed with a guessed
+    key, before the task runs: the task still posts its own comment, once."""
+    incident = emulator.put_incidents({"displayName": "pre-empted"})[0]
+    settings = MTPHook().settings
+    guessed_key = marker_key(dataclasses.replace(settings, client_secret="a guess"))
+    forged = [
+        "hello [airflow:d/op/manual__1#-1]",
+        "hello "
+        + comment_marker(
+            guessed_key,
+            dag_id="d",
+            task_id="op",
+            run_id="manual__1",
+            map_index=-1,
+            incident_id=incident["id"],
+        ),
+    ]
+    for text in forged:
+        MTPHook().add_incident_comment(incident["id"], text)
+    marker = marker_of("d", "op", "manual__1", incident["id"])
+    assert all(marker not in text for text in forged)
+
+    AddIncidentCommentOperator(task_id="op", incident_id=incident["id"], comment="hello").execute(context())  # type: ignore[arg-type]
+
+    comments = [c["comment"] for c in fetch(incident["id"])["comments"]]
+    assert comments == [*forged, f"hello {marker}"]
