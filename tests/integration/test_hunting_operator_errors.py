@@ -135,3 +135,22 @@ def test_a_query_error_after_a_resume_fails_at_once(
     assert state == "failed"
     assert failure(task_errors).startswith("MTPQueryError: ")
     assert hunts(emulator, "graph") == {"429": 1, "400": 1}
+
+
+@pytest.mark.parametrize("text", ["too many rows: limit", "timed out"])
+def test_quoted_limit_words_do_not_split_the_window(
+    emulator: DefenderEmulator,
+    task_errors: list[Any],
+    tmp_path: Path,
+    text: str,
+) -> None:
+    """Taken for the row or time limit, these once split the window 8 levels deep for nothing."""
+    query = f'DeviceProcessEvents\n| where Timestamp >= WindowStart and Timestamp < WindowEnd "{text}"'
+
+    state, _, _ = run(hunting_guard_dags.split_dag, conf(query, tmp_path / "hunt.jsonl"))
+
+    assert state == "failed"
+    message = failure(task_errors)
+    assert message.startswith("MTPQueryError: "), message
+    assert hunts(emulator, "graph") == {"400": 1}
+    assert list(tmp_path.iterdir()) == []
