@@ -646,8 +646,10 @@ class Transport:
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of a Graph collection, following ``@odata.nextLink`` verbatim.
 
-        A link to a host that is neither the origin's nor in ``allowed_hosts`` is refused before
-        anything is sent to it (the bearer token would go with it).
+        A link to a host that is neither the origin's nor in ``allowed_hosts``, or in another
+        scheme than the origin's, is refused before anything is sent to it (the bearer token would
+        go with it). Incident listings do not page this way: a next link pages by offset, which
+        skips incidents updated while the listing runs (see :mod:`airflow_provider_mtp.api.listing`).
 
         :param path: the collection's path (or URL) for the first page.
         :param params: query parameters of the first page; next links carry their own.
@@ -669,7 +671,8 @@ class Transport:
 
         :param body: the page's decoded JSON.
         :param seen: links followed so far in this listing; the returned one is added.
-        :raises MTPServiceError: the link points to another host, or was followed before (a loop).
+        :raises MTPServiceError: the link points to another host or scheme, or was followed before
+            (a loop).
         """
         link = body.get("@odata.nextLink") if isinstance(body, dict) else None
         if not link:
@@ -693,6 +696,10 @@ class Transport:
         permission: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of a collection walked with ``$top`` and ``$skip`` until a short page.
+
+        Only for collections that do not change while they are read: on one that does, an item
+        leaving an early page shifts a later one out of sight. Incident listings use
+        :mod:`airflow_provider_mtp.api.listing` instead.
 
         :param path: the collection's path.
         :param params: query parameters besides ``$top`` and ``$skip``.
