@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 HUNTING_ROW_LIMIT = 100_000
 #: Seconds to defer when the service throttled without saying how long to wait.
 DEFAULT_THROTTLE_WAIT_S = 60.0
+#: The longest one throttling deferral sleeps. Defender's quotas reset within the hour (the CPU
+#: budget every 15 minutes); a longer ``Retry-After`` (a far-off HTTP date, a clock gone wrong) is
+#: asked again after this long instead of parking the task for days.
+MAX_THROTTLE_DEFER_S = 3600.0
 #: What ``split_validity`` accepts: check the query, or take the author's word for it.
 SPLIT_VALIDITIES = ("checked", "rows_independent")
 #: XCom key of the throttling deferrals so far, for a resume whose deferral kwargs were lost.
@@ -566,7 +570,7 @@ class RunHuntingQueryOperator(BaseOperator):
             ) from exc
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
-        delay = max(wait, 1.0)
+        delay = min(max(wait, 1.0), MAX_THROTTLE_DEFER_S)
         progress.deferrals += 1
         progress.deferred_s += delay
         moment = datetime.now(UTC) + timedelta(seconds=delay)

@@ -8,6 +8,7 @@ tests/integration/test_hunting_operator_errors.py and tests/reliability/test_bad
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from airflow.sdk.exceptions import TaskDeferred
 from airflow_provider_mtp import kql
 from airflow_provider_mtp.errors import MTPConfigError, MTPThrottledError
 from airflow_provider_mtp.hunting_plan import HuntProgress
-from airflow_provider_mtp.operators.hunting import RunHuntingQueryOperator
+from airflow_provider_mtp.operators.hunting import MAX_THROTTLE_DEFER_S, RunHuntingQueryOperator
 from airflow_provider_mtp.outputs import OutputTarget
 from tests.unit.test_hunting_operator import QUERY, by_window, context, operator
 
@@ -160,6 +161,22 @@ def test_throttling_defers_at_most_max_throttle_deferrals_times() -> None:
     )
     assert failed.value.retry_after == 120.0
     assert failed.value.status == 429
+
+
+def test_a_far_off_retry_after_defers_for_an_hour_at_most() -> None:
+    """A Retry-After decades ahead (a bad HTTP date, a clock gone wrong) must not park the task."""
+
+    def far_off(text: str, timespan: str | None) -> Any:
+        return MTPThrottledError("quota", retry_after=2_299_834_396.0, status=429, code="TooManyRequests")
+
+    op, _ = operator(far_off, deferrable=True)
+    before = datetime.now(UTC)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context())
+    moment = deferred.value.trigger.moment
+    assert before + timedelta(seconds=MAX_THROTTLE_DEFER_S - 60) <= moment
+    assert moment <= datetime.now(UTC) + timedelta(seconds=MAX_THROTTLE_DEFER_S)
+    assert HuntProgress.from_json(deferred.value.kwargs["progress"]).deferred_s == MAX_THROTTLE_DEFER_S
 
 
 def test_max_throttle_deferrals_zero_never_defers() -> None:
