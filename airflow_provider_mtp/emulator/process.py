@@ -250,6 +250,11 @@ class DefenderEmulator:
         faults: list[dict[str, Any]] = self._admin("POST", "faults", list(specs))["faults"]
         return faults
 
+    def pending_faults(self) -> list[dict[str, Any]]:
+        """Faults still registered, with their remaining ``count`` and ``after``."""
+        faults: list[dict[str, Any]] = self._admin("GET", "faults")["faults"]
+        return faults
+
     def clear_faults(self) -> int:
         """Drop every pending fault; how many there were."""
         return int(self._admin("DELETE", "faults")["cleared"])
