@@ -49,12 +49,16 @@ paging: after the first full page, pieces are carved off the newest end of what 
 the density of the values seen so far to hold about three quarters of a page, so most pieces are
 accepted on their first call. A piece that overflows costs one more call; when a carved piece
 comes back less than half full, all that is left is asked for whole (it often fits: that is the
-last call). When both APIs list newest first (their default order), the
-split of a full page just above its oldest ``createdDateTime`` leaves an upper piece that surely
-fits; pages in any other order are split at their median, and a run of incidents sharing one
-``lastUpdateDateTime`` tick is split by ``createdDateTime``. More than a page of incidents sharing
+last call). As both APIs list newest first (their default order), the split of a full page just
+above its oldest ``createdDateTime`` leaves an upper piece that surely fits; pages in any other
+order are split at their median, and a run of incidents sharing one ``lastUpdateDateTime`` tick is
+split by ``createdDateTime``. More than a page of incidents sharing
 both ticks cannot be split by time at all: the listing fails with :class:`MTPServiceError` rather
-than return part of them. ``bench/listing_calls.py`` prints the figures for both back ends.
+than return part of them. Graph's ``$orderby`` is not used: it is undocumented, the default
+order already makes the split above the oldest value exact, and both back ends then return a
+window in the same order. Measured by ``bench/listing_calls.py``: a one-hour window of 500
+incidents takes 18-19 calls on Graph (pages of 50) where offset paging took 10, and 9-10 on the
+legacy API (pages of 100) where it took 6.
 """
 
 from __future__ import annotations
