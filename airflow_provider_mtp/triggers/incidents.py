@@ -101,7 +101,8 @@ class IncidentFilters:
     :param assigned_to: the assignee, exactly.
     :param classification: any of these classifications (either API's spelling, any case).
     :param tags: incidents carrying at least one of these tags (custom or system, any case).
-    :param odata_filter: a raw ``$filter`` clause for the back end in use.
+    :param odata_filter: a raw ``$filter`` clause for the back end in use, ANDed with the others
+        inside parentheses: its own must balance outside string literals.
     """
 
     status: tuple[str, ...] | None = None
@@ -124,7 +125,8 @@ class IncidentFilters:
     ) -> IncidentFilters:
         """Filters from operator arguments (one value or a list each), checked.
 
-        :raises MTPConfigError: a value of the wrong type or an unknown classification.
+        :raises MTPConfigError: a value of the wrong type, an unknown classification, or an
+            ``odata_filter`` that could escape its parentheses.
         """
         from airflow_provider_mtp.api.mapping import CLASSIFICATION
 
