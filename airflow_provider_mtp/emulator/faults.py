@@ -282,7 +282,7 @@ class FaultRegistry:
         :param fault: the ``mutate`` fault (its seed draws the incidents).
         :param path: the listing's path, which says whose ``$filter`` dialect it is.
         :param raw_query: the request's query string, still URL-encoded.
-        :return: the updates made: ``{"id", "old", "new", "path", "filter"}``.
+        :return: the updates made: ``{"id", "old", "new", "path", "filter", "at"}`` (``at``: wall clock).
         """
         from airflow_provider_mtp.emulator import odata
         from airflow_provider_mtp.emulator.routes import graph, legacy
@@ -315,6 +315,8 @@ class FaultRegistry:
                         "new": updated["lastUpdateDateTime"],
                         "path": path,
                         "filter": text,
+                        # Wall-clock time, so a test can tell which caller's listing it happened in.
+                        "at": datetime.now(UTC).isoformat(),
                     }
                 )
             self.analyst_updates.extend(made)

@@ -260,7 +260,7 @@ class DefenderEmulator:
         return int(self._admin("DELETE", "faults")["cleared"])
 
     def analyst_updates(self, *, clear: bool = False) -> list[dict[str, Any]]:
-        """The incident updates ``mutate`` faults made, in order: ``{"id", "old", "new", "path", "filter"}``.
+        """The incident updates ``mutate`` faults made, in order: ``{"id", "old", "new", "path", "filter", "at"}``.
 
         :param clear: also forget them, so the next call returns only later ones.
         """

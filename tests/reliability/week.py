@@ -110,11 +110,13 @@ class WeekPlan:
 
 @dataclass(frozen=True)
 class Version:
-    """One state of an incident: its ``lastUpdateDateTime`` and the phase it appeared in."""
+    """One state of an incident: its ``lastUpdateDateTime``, the phase it appeared in, and for an
+    analyst's update the wall-clock time it was made (to tell which task's listing it interrupted)."""
 
     ticks: int
     phase: int
     source: str
+    at: datetime | None = None
 
 
 @dataclass
@@ -127,7 +129,9 @@ class Ledger:
         history = self.versions.get(incident_id)
         return history[-1] if history else None
 
-    def record(self, incident_id: str, last_update: str, *, phase: int, source: str) -> None:
+    def record(
+        self, incident_id: str, last_update: str, *, phase: int, source: str, at: datetime | None = None
+    ) -> None:
         """A new state; one with the same timestamp as the current one is the same update."""
         ticks = ticks_of_stamp(last_update)
         current = self.current(incident_id)
@@ -135,7 +139,7 @@ class Ledger:
             return
         if current is not None and ticks < current.ticks:
             raise AssertionError(f"incident {incident_id} went back in time: {current.ticks} -> {ticks}")
-        self.versions.setdefault(incident_id, []).append(Version(ticks, phase, source))
+        self.versions.setdefault(incident_id, []).append(Version(ticks, phase, source, at))
 
     def record_analysts(self, updates: Iterable[Mapping[str, Any]], *, phase: int) -> int:
         """The emulator's analyst log; each ``old`` must be what the ledger holds (checks the ledger)."""
@@ -148,7 +152,8 @@ class Ledger:
                 raise AssertionError(
                     f"analyst update of {incident_id} from {update['old']}: ledger disagrees"
                 )
-            self.record(incident_id, str(update["new"]), phase=phase, source="analyst")
+            at = datetime.fromisoformat(update["at"]) if update.get("at") else None
+            self.record(incident_id, str(update["new"]), phase=phase, source="analyst", at=at)
             count += 1
         return count
 
@@ -158,15 +163,21 @@ class Ledger:
                 later = history[index + 1] if index + 1 < len(history) else None
                 yield (incident_id, version.ticks), version, later
 
-    def sensor_truth(self, plan: WeekPlan) -> Truth:
-        """Produced and superseded updates when run ``k`` reads window ``k``."""
+    def sensor_truth(self, plan: WeekPlan, finished: Mapping[int, datetime] | None = None) -> Truth:
+        """Produced and superseded updates when run ``k`` reads window ``k``.
+
+        :param finished: when one task finished in each run (its last try's end). An analyst's
+            update made after that, during another task's listing in the same run, does not excuse
+            this task: it had read the window by then. Without it, any update during the run does.
+        """
         truth = Truth()
         for pair, version, later in self._pairs():
             window = plan.window_of(pair[1])
             read = 2 * window + 1
+            end = (finished or {}).get(window)
             if window > plan.runs or version.phase > read - 1:
                 truth.unreadable.add(pair)
-            elif later is None or later.phase > read:
+            elif later is None or later.phase > read or _after(later, end):
                 truth.produced.add(pair)
             else:
                 truth.superseded.add(pair)
@@ -186,6 +197,11 @@ class Ledger:
                 truth.superseded.add(pair)
             truth.window[pair] = first_poll // 2
         return truth
+
+
+def _after(version: Version, end: datetime | None) -> bool:
+    """An analyst's update made after ``end``."""
+    return version.at is not None and end is not None and version.at > end
 
 
 @dataclass

@@ -49,7 +49,7 @@ def clear_faults(request: Request) -> dict[str, Any]:
 
 @router.get("/analyst-updates")
 def analyst_updates(request: Request) -> dict[str, Any]:
-    """Every incident update ``mutate`` faults made, in order: ``{"id", "old", "new", "path", "filter"}``."""
+    """Every incident update ``mutate`` faults made, in order: ``{"id", "old", "new", "path", "filter", "at"}``."""
     registry = registry_of(state_of(request))
     return {"updates": list(registry.analyst_updates)}
 
