@@ -25,7 +25,14 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["MAX_COMMENT_CHARS", "MAX_CUSTOM_TAGS", "MAX_TAG_CHARS", "check_comment", "check_tags"]
+__all__ = [
+    "MARKER_ROOM",
+    "MAX_COMMENT_CHARS",
+    "MAX_CUSTOM_TAGS",
+    "MAX_TAG_CHARS",
+    "check_comment",
+    "check_tags",
+]
 
 #: Custom tags one write may set.
 MAX_CUSTOM_TAGS = 50
@@ -33,6 +40,9 @@ MAX_CUSTOM_TAGS = 50
 MAX_TAG_CHARS = 100
 #: Characters in one comment, before the operators' marker is appended.
 MAX_COMMENT_CHARS = 30_000
+#: What the hook allows on top of :data:`MAX_COMMENT_CHARS`: the operators' marker (dag, task and
+#: run ids can each be 250 characters) goes after a comment they checked.
+MARKER_ROOM = 1_024
 
 # Values are quoted shortened: the whole of a wrong value can be a megabyte.
 _SHORT = reprlib.Repr()
@@ -80,18 +90,20 @@ def check_tags(tags: Iterable[Any], *, name: str = "tags") -> list[str]:
     return listed
 
 
-def check_comment(text: Any, *, name: str = "comment") -> str:
-    """``text`` if it is a non-blank string of at most :data:`MAX_COMMENT_CHARS` characters.
+def check_comment(text: Any, *, name: str = "comment", limit: int = MAX_COMMENT_CHARS) -> str:
+    """``text`` if it is a non-blank string of at most ``limit`` characters.
 
     :param text: the comment.
     :param name: the argument's name, for messages.
+    :param limit: the most characters; the hook allows :data:`MARKER_ROOM` more than the operators,
+        which append their marker to a comment they checked against :data:`MAX_COMMENT_CHARS`.
     :raises ValueError: the message names the argument, the limit and the size seen.
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"{name} must be a non-blank string, got {_SHORT.repr(text)}.")
-    if len(text) > MAX_COMMENT_CHARS:
+    if len(text) > limit:
         raise ValueError(
-            f"{name} has {len(text):,} characters; a comment may have at most {MAX_COMMENT_CHARS:,}. "
+            f"{name} has {len(text):,} characters; a comment may have at most {limit:,}. "
             "Shorten it, or attach long output elsewhere (a file, a ticket) and link to it."
         )
     return text

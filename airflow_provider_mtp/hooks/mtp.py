@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_mtp.errors import MTPError
+from airflow_provider_mtp.api import incident_limits
+from airflow_provider_mtp.errors import MTPConfigError, MTPError
 
 if TYPE_CHECKING:
     from airflow_provider_mtp.api.base import SecurityApi, TokenSource
@@ -39,6 +40,8 @@ NEEDED_PERMISSIONS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 #: The longest throttling wait a hook sleeps through unless told otherwise.
 DEFAULT_MAX_WAIT_S = 60.0
 API_NAMES = {"graph": "Microsoft Graph", "legacy": "Microsoft Threat Protection"}
+#: Comments the hook sends: the operators' own limit plus room for the marker they append.
+_HOOK_COMMENT_LIMIT = incident_limits.MAX_COMMENT_CHARS + incident_limits.MARKER_ROOM
 
 
 class MTPHook(BaseHook):
@@ -220,11 +223,11 @@ class MTPHook(BaseHook):
                 assigned_to=assigned_to,
                 classification=classification,
                 determination=determination,
-                tags=list(tags) if tags is not None else None,
+                tags=incident_limits.check_tags(tags) if tags is not None else None,
             )
+            if comment is not None:
+                incident_limits.check_comment(comment, limit=_HOOK_COMMENT_LIMIT)
         except ValueError as exc:
-            from airflow_provider_mtp.errors import MTPConfigError
-
             raise MTPConfigError(f"update_incident({incident_id!r}): {exc}") from exc
         return self.client.update_incident(str(incident_id), changes, comment=comment)
 
@@ -232,8 +235,13 @@ class MTPHook(BaseHook):
         """Add a comment; every comment of the incident afterwards.
 
         :param incident_id: the incident id.
-        :param text: the comment.
+        :param text: the comment, at most about 30,000 characters
+            (:data:`~airflow_provider_mtp.api.incident_limits.MAX_COMMENT_CHARS`).
         """
+        try:
+            incident_limits.check_comment(text, name="text", limit=_HOOK_COMMENT_LIMIT)
+        except ValueError as exc:
+            raise MTPConfigError(f"add_incident_comment({incident_id!r}): {exc}") from exc
         return self.client.add_incident_comment(str(incident_id), text)
 
     # Hunting

@@ -96,6 +96,20 @@ def test_a_one_megabyte_comment_is_refused_before_any_call(emulator: DefenderEmu
     assert "AAAAAAAAAA" not in message, "the comment is not quoted"
 
 
+def test_the_hook_refuses_the_same_tags_and_a_huge_comment_before_any_call(
+    emulator: DefenderEmulator,
+) -> None:
+    """Direct hook users get the limits too (the operators check first and append their marker)."""
+    hook = MTPHook()
+    with pytest.raises(MTPConfigError, match=r"^update_incident\('1'\): tags has 10,000 tags; at most 50"):
+        hook.update_incident("1", tags=[f"t{index}" for index in range(10_000)])
+    with pytest.raises(MTPConfigError, match=r"^add_incident_comment\('1'\): text has 1,048,576 characters"):
+        hook.add_incident_comment("1", "A" * (1024 * 1024))
+    with pytest.raises(MTPConfigError, match=r"^update_incident\('1'\): comment has 1,048,576 characters"):
+        hook.update_incident("1", status="active", comment="A" * (1024 * 1024))
+    assert emulator.stats()["requests"] == {}, "refused before any call (not even a token request)"
+
+
 def test_a_comment_at_the_limit_is_posted(emulator: DefenderEmulator) -> None:
     incident = emulator.put_incidents({"displayName": "long comment"})[0]
     comment = "B" * MAX_COMMENT_CHARS
