@@ -46,7 +46,7 @@ import requests
 import tenacity
 import urllib3.exceptions
 
-from airflow_provider_mtp.api.transport import Retryable, ServiceError, backoff_wait
+from airflow_provider_mtp.api.transport import Retryable, ServiceError, retry_wait
 from airflow_provider_mtp.errors import MTPTokenServiceError
 
 log = logging.getLogger(__name__)
@@ -279,15 +279,13 @@ class EntraHttpClient:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         policy = self.policy
-        exc = state.outcome.exception() if state.outcome else None
-        asked = exc.wait if isinstance(exc, Retryable) else None
-        if asked is None:
-            return backoff_wait(
-                state.attempt_number, base=policy.backoff_base, cap=policy.backoff_cap, rng=policy.rng
-            )
-        # As the API transport: a little jitter on top of Entra's figure, never past max_wait.
-        jitter = (policy.rng or random).uniform(0, min(1.0, asked * 0.1))
-        return min(policy.max_wait, asked + jitter)
+        return retry_wait(
+            state,
+            max_wait=policy.max_wait,
+            backoff_base=policy.backoff_base,
+            backoff_cap=policy.backoff_cap,
+            rng=policy.rng,
+        )
 
     def _restore_port(self, url: str) -> str:
         if not self.login_origin:

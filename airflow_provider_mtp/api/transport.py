@@ -409,6 +409,34 @@ class Retryable(Exception):
         self.detail = detail
 
 
+def retry_wait(
+    state: tenacity.RetryCallState,
+    *,
+    max_wait: float,
+    backoff_base: float,
+    backoff_cap: float,
+    rng: random.Random | None = None,
+) -> float:
+    """tenacity's wait before the next attempt, for the API transports and the Entra ID client.
+
+    The wait the failed attempt asked for (:attr:`Retryable.wait`: ``Retry-After`` or a quota's
+    reset time), with a little jitter on top so that workers throttled together do not come back
+    in the same instant, never past ``max_wait``; :func:`backoff_wait` when it asked for none.
+
+    :param state: tenacity's state after the failed attempt.
+    :param max_wait: the longest wait, seconds.
+    :param backoff_base: the first backoff step, seconds.
+    :param backoff_cap: the largest backoff step, seconds.
+    :param rng: random source for jitter.
+    """
+    exc = state.outcome.exception() if state.outcome else None
+    asked = exc.wait if isinstance(exc, Retryable) else None
+    if asked is None:
+        return backoff_wait(state.attempt_number, base=backoff_base, cap=backoff_cap, rng=rng)
+    jitter = (rng or random).uniform(0, min(1.0, asked * 0.1))
+    return min(max_wait, asked + jitter)
+
+
 @dataclass(kw_only=True)
 class PendingCall:
     """One request being made, through its retries: what to send and how to treat a failure."""
@@ -1046,16 +1074,13 @@ class Transport:
     # ----------------------------------------------------------------------------------------------
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        asked = exc.wait if isinstance(exc, Retryable) else None
-        if asked is None:
-            return backoff_wait(
-                state.attempt_number, base=self.backoff_base, cap=self.backoff_cap, rng=self.rng
-            )
-        # A little jitter on top of the service's own figure, so workers throttled together do not
-        # come back in the same instant; never past max_wait.
-        jitter = (self.rng or random).uniform(0, min(1.0, asked * 0.1))
-        return min(self.max_wait, asked + jitter)
+        return retry_wait(
+            state,
+            max_wait=self.max_wait,
+            backoff_base=self.backoff_base,
+            backoff_cap=self.backoff_cap,
+            rng=self.rng,
+        )
 
     def _log_retry(self, call: PendingCall, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
