@@ -2,7 +2,9 @@
 
 The transport knows nothing of incidents. It adds the bearer token, retries what is safe to
 retry, turns failures into the :mod:`airflow_provider_mtp.errors` family with messages that name
-the fix, and offers the two paging primitives the APIs need.
+the fix. Its two pagers (``@odata.nextLink`` and ``$skip``) are for collections that do not
+change while they are read; windowed incident listings never offset-page
+(:mod:`airflow_provider_mtp.api.listing`).
 
 Retry policy (modelled on Airflow's dbt Cloud hook: 429, 5xx and connection errors)
 -----------------------------------------------------------------------------------
