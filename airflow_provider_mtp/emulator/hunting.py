@@ -68,6 +68,7 @@ from duckdb_kql._antlr.KqlLexer import KqlLexer
 from duckdb_kql._antlr.KqlParser import KqlParser
 from duckdb_kql.types import kusto_type
 
+from airflow_provider_mtp.common.durations import InvalidDurationError, iso_duration
 from airflow_provider_mtp.emulator.config import (
     HUNTING_DATA_DAYS,
     HUNTING_MAX_RESULT_BYTES,
@@ -164,23 +165,6 @@ def _internal_error() -> HuntingError:
 # Timespan and window
 # --------------------------------------------------------------------------------------------
 
-_DURATION = re.compile(
-    r"P(?:(?P<years>\d+(?:\.\d+)?)Y)?(?:(?P<months>\d+(?:\.\d+)?)M)?(?:(?P<weeks>\d+(?:\.\d+)?)W)?"
-    r"(?:(?P<days>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?",
-    re.IGNORECASE,
-)
-#: .NET's XmlConvert reads a year as 365 days and a month as 30; Graph parses Timespan with it.
-_DURATION_UNITS = {
-    "years": timedelta(days=365),
-    "months": timedelta(days=30),
-    "weeks": timedelta(weeks=1),
-    "days": timedelta(days=1),
-    "hours": timedelta(hours=1),
-    "minutes": timedelta(minutes=1),
-    "seconds": timedelta(seconds=1),
-}
-
 
 def _timespan_error(value: str, why: str = "") -> HuntingError:
     detail = f" ({why})" if why else ""
@@ -192,15 +176,15 @@ def _timespan_error(value: str, why: str = "") -> HuntingError:
 def parse_duration(text: str) -> timedelta | None:
     """An ISO 8601 duration (``P30D``, ``PT6H``, ``P1DT2H30M``), or None if ``text`` is not one.
 
+    Years count 365 days and months 30, as .NET's ``XmlConvert`` (which Graph parses Timespan
+    with) reads them.
+
     :param text: the candidate duration.
     """
-    match = _DURATION.fullmatch(text.strip())
-    if match is None or text.strip().upper().endswith("T"):
+    try:
+        return iso_duration(text, calendar=True)
+    except InvalidDurationError:
         return None
-    parts = {unit: value for unit, value in match.groupdict().items() if value is not None}
-    if not parts:
-        return None
-    return sum((float(value) * _DURATION_UNITS[unit] for unit, value in parts.items()), timedelta())
 
 
 def parse_instant(text: str) -> datetime | None:

@@ -48,6 +48,9 @@ from typing import Any
 
 import duckdb
 
+from airflow_provider_mtp.common.ticks import TICKS_PER_SECOND as _TICKS_PER_SECOND
+from airflow_provider_mtp.common.ticks import format_ticks as _format_ticks
+from airflow_provider_mtp.common.ticks import instant_ticks
 from airflow_provider_mtp.emulator.schema import DUCKDB_TYPES, table_schemas
 
 # --------------------------------------------------------------------------------------------------
@@ -87,7 +90,6 @@ OFFICE_EGRESS_IP = "192.0.2.10"
 DC_IPS = ("10.0.0.10", "10.0.0.11")
 
 _DAY_US = 86_400_000_000
-_TICKS_PER_SECOND = 10_000_000
 #: .NET ticks (100 ns since 0001-01-01) at the Unix epoch: alert ids embed .NET ticks.
 _DOTNET_EPOCH_TICKS = 621_355_968_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -2202,23 +2204,9 @@ def _duck_type(value: Any) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _ticks(moment: datetime) -> int:
-    """100-ns ticks since the Unix epoch, the resolution of the services' timestamps."""
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * _TICKS_PER_SECOND + delta.microseconds * 10
-
-
 def format_ticks(ticks: int) -> str:
     """``2024-05-02T08:43:35.5533333Z`` with trailing fractional zeros dropped, as the API writes."""
-    seconds, fraction = divmod(ticks, _TICKS_PER_SECOND)
-    text = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
-    digits = f"{fraction:07d}".rstrip("0")
-    return f"{text}.{digits}Z" if digits else f"{text}Z"
-
-
-def ticks_to_datetime(ticks: int) -> datetime:
-    """The datetime of a tick count, cut to microseconds (never later than the ticks)."""
-    return _EPOCH + timedelta(microseconds=ticks // 10)
+    return _format_ticks(ticks, trim=True)
 
 
 class _IncidentFactory:
@@ -2239,8 +2227,8 @@ class _IncidentFactory:
         self.tenant_id = tenant_id
         self.portal = portal
         # One tick of headroom: a 7-digit time then never passes `now`.
-        self.now = _ticks(now) - 1
-        self.start = _ticks(now - timedelta(days=days))
+        self.now = instant_ticks(now) - 1
+        self.start = instant_ticks(now - timedelta(days=days))
         self.devices = devices
         self.users = users
         self.workstations = [d for d in devices if d.device_type == "Workstation"]
@@ -2561,7 +2549,7 @@ class _Evidence:
     def device(self, device: Device, roles: list[str]) -> dict[str, Any]:
         return {
             **self.common("deviceEvidence", roles, "unknown"),
-            "firstSeenDateTime": format_ticks(_ticks(device.first_seen)),
+            "firstSeenDateTime": format_ticks(instant_ticks(device.first_seen)),
             "mdeDeviceId": device.device_id,
             "azureAdDeviceId": device.aad_device_id or None,
             "deviceDnsName": device.dns_name,
