@@ -8,6 +8,9 @@ Regenerate after an intended change to the fixture, the engine or duckdb-kql, th
 
     python -m tests.golden.snapshot --update
     GOLDEN_UPDATE=1 python -m pytest tests/golden      # the same, from the test run
+
+A test run with ``GOLDEN_UPDATE=1`` rewrites the snapshot and then fails (:func:`rewrite`), so an
+update is never a green run: review the diff, then run again without the variable.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+import pytest
 
 from tests.golden.battery import QUERIES, BatteryQuery
 from tests.golden.fixture import NOW, SEED, Tables, build_fixture, fixture_digest, format_timestamp
@@ -101,6 +106,24 @@ def load(path: Path = SNAPSHOT_PATH) -> dict[str, Any]:
 def write(snapshot: dict[str, Any], path: Path = SNAPSHOT_PATH) -> None:
     """Write the snapshot, one row per line, so a change reads as a small diff."""
     path.write_text(render(snapshot), "utf-8")
+
+
+def rewrite(snapshot: dict[str, Any], path: Path = SNAPSHOT_PATH) -> NoReturn:
+    """Write the snapshot, then fail the test run that asked for it with ``GOLDEN_UPDATE=1``.
+
+    A rewritten snapshot matches by construction, so a run that rewrote it proves nothing: it
+    fails, and the next run without the variable checks the answers against the new file.
+
+    :param snapshot: the answers just generated.
+    :param path: where the snapshot lives.
+    """
+    write(snapshot, path)
+    pytest.fail(
+        f"{UPDATE_ENV}=1 rewrote {path} ({len(snapshot['queries'])} queries), so this run checked "
+        f"nothing. Review the diff (git diff -- {path}), then run the tests again without "
+        f"{UPDATE_ENV}.",
+        pytrace=False,
+    )
 
 
 def _dumps(value: Any) -> str:

@@ -60,7 +60,7 @@ def engine() -> HuntingEngine:
 @pytest.fixture(scope="module")
 def committed(engine: HuntingEngine, data: Tables) -> dict[str, Any]:
     if snapshot.update_requested():
-        snapshot.write(snapshot.generate(snapshot.engine_runner(engine), data))
+        snapshot.rewrite(snapshot.generate(snapshot.engine_runner(engine), data))
     return snapshot.load()
 
 
