@@ -1,0 +1,1 @@
+"""Value tables of the synthetic tenant (pure data, no code that uses them)."""
