@@ -9,22 +9,13 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+# Re-exported (the redundant alias says so): the hook names it here, beside the back ends.
+from airflow_provider_mtp.api.token_source import TokenSource as TokenSource
 
 if TYPE_CHECKING:
     from airflow_provider_mtp.api.models import HuntingResult
-
-
-class TokenSource(Protocol):
-    """Hands out bearer tokens for one API and forgets one the API refused."""
-
-    def token(self) -> str:
-        """A valid access token (from the process-wide cache when it can)."""
-        ...
-
-    def invalidate(self, token: str) -> None:
-        """Drop ``token`` from the cache after a 401, so the next :meth:`token` fetches anew."""
-        ...
 
 
 class SecurityApi(abc.ABC):
