@@ -70,7 +70,7 @@ import requests
 import tenacity
 import urllib3.exceptions
 
-from airflow_provider_mtp.api.base import TokenSource
+from airflow_provider_mtp.api.token_source import TokenSource
 from airflow_provider_mtp.errors import (
     MTPAuthError,
     MTPConfigError,
