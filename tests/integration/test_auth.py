@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +24,7 @@ from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.errors import MTPAuthError, MTPConfigError
 from airflow_provider_mtp.settings import ConnectionSettings
 from tests.integration.conftest import call, token_requests
+from tests.integration.msal_clock import MsalClock, ShiftedIdentityEndpoint
 
 AUTH_TYPES = ("client_secret", "certificate", "user_password", "managed_identity", "workload_identity")
 
@@ -231,20 +231,22 @@ def test_a_token_inside_the_refresh_margin_is_renewed_once(
 ) -> None:
     emulator = short_lived_emulator
     identity = emulator.info["managed_identity"]
-    monkeypatch.setenv("IDENTITY_ENDPOINT", identity["identity_endpoint"])
-    monkeypatch.setenv("IDENTITY_HEADER", identity["identity_header"])
-    emulator.reset()
-    kinds = ("client_secret", "user_password", "managed_identity")
-    sources = {kind: source(connection(emulator, kind)) for kind in kinds}
-    started = time.monotonic()
-    first = {kind: tokens.token() for kind, tokens in sources.items()}
-    assert {kind: tokens.token() for kind, tokens in sources.items()} == first
-    assert token_requests(emulator) == 3
-    # msal treats a token with less than 300 s left as expired: after ~10 s of a 310 s lifetime.
-    time.sleep(max(0.0, 11.0 - (time.monotonic() - started)))
-    second = {kind: tokens.token() for kind, tokens in sources.items()}
-    assert all(second[kind] != first[kind] for kind in kinds)
-    assert {kind: tokens.token() for kind, tokens in sources.items()} == second, "the new token is cached"
+    clock = MsalClock(monkeypatch)
+    with ShiftedIdentityEndpoint(emulator=emulator, clock=clock) as endpoint:
+        monkeypatch.setenv("IDENTITY_ENDPOINT", endpoint.url)
+        monkeypatch.setenv("IDENTITY_HEADER", identity["identity_header"])
+        emulator.reset()
+        kinds = ("client_secret", "user_password", "managed_identity")
+        sources = {kind: source(connection(emulator, kind)) for kind in kinds}
+        first = {kind: tokens.token() for kind, tokens in sources.items()}
+        clock.advance(5)
+        assert {kind: tokens.token() for kind, tokens in sources.items()} == first, "305 s left: cached"
+        assert token_requests(emulator) == 3
+        # msal treats a token with less than 300 s left as expired: 11 s into a 310 s lifetime.
+        clock.advance(6)
+        second = {kind: tokens.token() for kind, tokens in sources.items()}
+        assert all(second[kind] != first[kind] for kind in kinds)
+        assert {kind: tokens.token() for kind, tokens in sources.items()} == second, "the new token is cached"
     assert token_requests(emulator) == 6, "exactly one more per credential"
     requests = emulator.stats()["requests"]
     assert requests["POST /{tenant}/oauth2/v2.0/token"] == {"200": 4}

@@ -20,7 +20,6 @@ import json
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
@@ -38,6 +37,7 @@ from airflow_provider_mtp.errors import MTPConfigError, MTPNotFoundError, MTPThr
 from airflow_provider_mtp.hooks.mtp import MTPHook
 from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
 from tests.integration.conftest import token_requests
+from tests.integration.msal_clock import MsalClock
 
 AUTH_TYPES = ("client_secret", "certificate", "user_password", "managed_identity", "workload_identity")
 APIS = ("graph", "legacy")
@@ -300,17 +300,17 @@ def test_a_token_inside_msals_refresh_margin_is_renewed_exactly_once(
 ) -> None:
     emulator = short_lived_emulator
     emulator.reset()
+    clock = MsalClock(monkeypatch)
     conn_id = use_connection(monkeypatch, emulator)
     hook = make_hook(conn_id)
     incident_id = next(iter(hook.list_incidents(page_size=1)))["id"]
-    # msal stamped the token's expiry when the reply arrived, before this line.
-    received = time.monotonic()
+    clock.advance(5)
     for _ in range(5):
         hook.get_incident(incident_id)
-    assert token_requests(emulator) == 1
+    assert token_requests(emulator) == 1, "305 s left: the cached token is used"
 
-    # msal serves a cached token only while it has more than 300 s left: here, for 10 s.
-    time.sleep(max(0.0, 11.0 - (time.monotonic() - received)))
+    # msal serves a cached token only while it has more than 300 s left: 10 s of a 310 s lifetime.
+    clock.advance(6)
     hook.get_incident(incident_id)
     assert token_requests(emulator) == 2
     for _ in range(5):
