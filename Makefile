@@ -8,26 +8,40 @@ else
 VENV := $(CURDIR)/.venv
 endif
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# A change to the dependencies or to the lock re-installs.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: install test lint typecheck demo dist clean e2e-deps
+.PHONY: install lock test lint typecheck demo dist clean e2e-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# uv resolves and installs the whole Airflow tree in seconds; pip would take half a minute.
-$(STAMP): pyproject.toml | $(BIN)/python
+$(BIN)/uv: | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python -e ".[dev]"
+
+# uv resolves and installs the whole Airflow tree in seconds; pip would take half a minute.
+# constraints.txt (the lock) holds every package at the version the tests passed with, so CI and a
+# fresh clone install what was tested, not whatever is newest that day.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/uv
+	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[dev]"
 	touch $@
 
 install: $(STAMP)
 
+# Regenerates constraints.txt from pyproject.toml's dependencies and the dev extra. Pins that still
+# fit are kept; `make lock UPGRADE=--upgrade` takes the newest versions instead. Run `make test` after.
+UPGRADE ?=
+lock: | $(BIN)/uv
+	$(BIN)/python -m uv pip compile --quiet --python $(BIN)/python --extra dev $(UPGRADE) \
+		--custom-compile-command "make lock" pyproject.toml -o constraints.txt
+
 LINTED := $(wildcard airflow_provider_mtp tests example_dags bench demo)
 
+# lint-imports checks the import contract in .importlinter (the layers, and that the emulator stays apart).
 lint: install
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install
 	$(BIN)/mypy

@@ -12,7 +12,15 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).parent / "dags")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 
-pytest_plugins = ["airflow_provider_mtp.emulator.pytest_plugin"]
+try:
+    # The package, not the plugin module: pytest must import that itself to rewrite its asserts.
+    import airflow_provider_mtp.emulator  # noqa: F401
+except ImportError:
+    # Without the emulator extra the unit tier still runs (tests/unit/test_layers.py proves it);
+    # the tiers that use the emulator fixtures then fail with "fixture not found".
+    pytest_plugins: list[str] = []
+else:
+    pytest_plugins = ["airflow_provider_mtp.emulator.pytest_plugin"]
 
 #: The data time every test tenant is frozen at, so answers are the same on every run.
 TEST_NOW = "2026-11-20T12:00:00Z"
