@@ -11,7 +11,6 @@ import logging
 import random
 import re
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -86,14 +85,17 @@ class EmulatorTokens:
 
 
 class RecordingSleep:
-    """Sleeps for real (the emulator's clock is the wall clock) and remembers each wait."""
+    """Stands in for ``time.sleep`` between retries: remembers each wait, waits for none.
+
+    The emulator's faults are counted, not timed: the retry after a ``Retry-After: 1`` is answered
+    the same whether a second passed or not.
+    """
 
     def __init__(self) -> None:
         self.waits: list[float] = []
 
     def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
-        time.sleep(seconds)
 
 
 #: Sessions the helpers opened; closed after each test, as open keep-alive connections would hold
