@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -536,11 +535,12 @@ def test_default_row_limit_is_100000() -> None:
 
 
 def test_row_limit_does_not_materialise_everything() -> None:
-    """10^10 joined rows: only streaming row_limit + 1 of them can finish in time."""
+    """10^10 joined rows: only streaming row_limit + 1 of them can end before the query timeout.
+
+    Materialising them would run into ``query_timeout`` and raise the timeout error instead.
+    """
     small = fixture_engine(row_limit=50, query_timeout=20)
-    started = time.perf_counter()
     assert len(small.run(HEAVY).rows) == 50
-    assert time.perf_counter() - started < 10
 
 
 def test_size_cap() -> None:
@@ -555,12 +555,11 @@ def test_size_cap() -> None:
     assert capped.run("DeviceProcessEvents | count").rows == [{"Count": SIZES["DeviceProcessEvents"]}]
 
 
+@pytest.mark.timeout(120)  # a guard, not a measure: without the interrupt the count never ends
 def test_timeout_interrupts_and_recovers() -> None:
     hurried = fixture_engine(query_timeout=0.3)
-    started = time.perf_counter()
     with pytest.raises(HuntingError) as caught:
         hurried.run(HEAVY + " | count")
-    assert time.perf_counter() - started < 5
     assert (caught.value.status, caught.value.code, caught.value.kind) == (400, "BadRequest", "timeout")
     assert caught.value.message == "Query exceeded the timeout period."
     assert _count(hurried, "DeviceProcessEvents | count") == SIZES["DeviceProcessEvents"]
@@ -735,20 +734,3 @@ def test_concurrent_callers_get_serial_answers(engine: HuntingEngine) -> None:
     for thread in threads:
         thread.join()
     assert failures == []
-
-
-@pytest.fixture
-def warm_engine(engine: HuntingEngine) -> HuntingEngine:
-    engine.run("DeviceProcessEvents | count")
-    return engine
-
-
-def test_simple_query_is_fast(warm_engine: HuntingEngine) -> None:
-    timings = []
-    for _ in range(9):
-        started = time.perf_counter()
-        warm_engine.run(
-            "DeviceNetworkEvents | where RemotePort == 4444 | project Timestamp, DeviceName, RemoteIP"
-        )
-        timings.append(time.perf_counter() - started)
-    assert sorted(timings)[4] < 0.25
