@@ -32,6 +32,14 @@ Incidents and their alerts are in the Graph shape (defender-api.md sections 3.2 
 timestamps are strings with 0 to 7 fractional digits, as the service sends them, never later than
 ``now``. AlertInfo and AlertEvidence hold exactly the incidents' alerts and evidence, with the
 tenant's device ids, names and accounts, so hunting joins with the Device tables work.
+
+This module holds :func:`build_tenant` and re-exports the names other code imports from here. The
+value tables (names, domains, command lines, profiles, alert templates, scenarios) are data in
+:mod:`~airflow_provider_mtp.emulator.tenant_data`; the code that turns them into a tenant is in
+:mod:`~airflow_provider_mtp.emulator.synthetic`: ``estate`` (devices and users), ``events`` and the
+``*_tables``/``*_events`` modules it combines (one per group of hunting tables), ``incidents`` and
+``evidence`` (incidents and their alerts), ``alert_tables`` (AlertInfo and AlertEvidence) and
+``hunting_tables`` (creating tables and :func:`insert_rows`).
 """
 
 from __future__ import annotations
