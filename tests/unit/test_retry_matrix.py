@@ -400,6 +400,25 @@ def run_async(row: Row, script: Script, tokens: CountingTokens, waits: list[floa
 RUNNERS = {"sync": run_sync, "async": run_async}
 
 
+def render_matrix() -> str:
+    """The table as Markdown: ``python -m tests.unit.test_retry_matrix`` prints it."""
+
+    def waits(row: Row) -> str:
+        return ", ".join(f"{low:g}-{high:g} s" for low, high in row.waits) or "none"
+
+    lines = [
+        "| reply | method | idempotent | requests | waits | tokens | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in MATRIX:
+        result = row.outcome.__name__ if row.outcome else "200, body returned"
+        lines.append(
+            f"| {row.name} | {row.method} | {'yes' if row.idempotent else 'no'} | {row.sent} | {waits(row)} "
+            f"| {row.tokens} | {result} |"
+        )
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------------------------------
 # The test
 # --------------------------------------------------------------------------------------------------
@@ -408,6 +427,7 @@ RUNNERS = {"sync": run_sync, "async": run_async}
 def test_the_matrix_names_each_reply_and_method_once() -> None:
     ids = [row.id for row in MATRIX]
     assert len(ids) == len(set(ids)), sorted({name for name in ids if ids.count(name) > 1})
+    assert len(render_matrix().splitlines()) == len(MATRIX) + 2
 
 
 @pytest.mark.parametrize("kind", sorted(RUNNERS), ids=str)
@@ -442,3 +462,7 @@ def test_retry_matrix(row: Row, kind: str) -> None:
         assert [token for _, token in script.received] == ["token-1", "token-2"]
     else:
         assert tokens.invalidated == []
+
+
+if __name__ == "__main__":
+    print(render_matrix())
