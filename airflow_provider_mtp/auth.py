@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from airflow_provider_mtp import __version__
 from airflow_provider_mtp.entra_http import EntraHttpClient, EntraUnavailable
 from airflow_provider_mtp.errors import MTPAuthError, MTPConfigError
-from airflow_provider_mtp.redact import mask_url, mask_urls
+from airflow_provider_mtp.redact import mask_secrets, mask_url, mask_urls
 from airflow_provider_mtp.settings import ConnectionSettings
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,9 @@ class MsalTokenSource:
         else:
             # Mask before the token can reach any log line (headers, reprs, tracebacks); user flows
             # also carry a refresh token and an id token, credentials as well.
-            _mask([token, *(str(result[key]) for key in ("refresh_token", "id_token") if result.get(key))])
+            mask_secrets(
+                [token, *(str(result[key]) for key in ("refresh_token", "id_token") if result.get(key))]
+            )
             log.info(
                 "acquired a token for %s (%s), expires in %s s",
                 settings.scope,
@@ -195,7 +197,7 @@ class _SharedApp:
             return bool(matches)
 
     def _build(self, settings: ConnectionSettings) -> Any:
-        _mask(settings.secrets())
+        mask_secrets(settings.secrets())
         if settings.auth_type == "managed_identity":
             identity: msal.ManagedIdentity = (
                 msal.UserAssignedManagedIdentity(client_id=settings.managed_identity_client_id)
@@ -204,7 +206,7 @@ class _SharedApp:
             )
             # The identity endpoint comes from IDENTITY_ENDPOINT/IDENTITY_HEADER (App Service) or IMDS;
             # the header is a credential for that endpoint.
-            _mask([os.environ.get("IDENTITY_HEADER", "")])
+            mask_secrets([os.environ.get("IDENTITY_HEADER", "")])
             return msal.ManagedIdentityClient(
                 identity, http_client=_msal_http_client(settings, self.session), token_cache=self.cache
             )
@@ -316,7 +318,7 @@ class FederatedTokenFile:
                 self._settings, "federated_token_file", f"{path!r} is empty", "check the token projection"
             )
         # It is a bearer credential for Entra ID, like the tokens it buys.
-        _mask([token])
+        mask_secrets([token])
         return token
 
 
@@ -394,7 +396,7 @@ def _load_pem(
             "use the PEM with the private key; the certificate alone cannot sign",
         )
     block = match.group(0)
-    _mask([block.decode(errors="replace")])
+    mask_secrets([block.decode(errors="replace")])
     encrypted = b"ENCRYPTED" in block
     try:
         key = serialization.load_pem_private_key(block, password if encrypted else None)
@@ -514,15 +516,6 @@ def _file_version(path: str | None) -> str:
     except OSError:
         return "missing"
     return f"{status.st_mtime_ns}:{status.st_size}"
-
-
-def _mask(values: Iterable[str]) -> None:
-    # The one Airflow import of this module, made here so the client imports without Airflow's SDK.
-    from airflow.sdk.log import mask_secret
-
-    for value in values:
-        if value:
-            mask_secret(value)
 
 
 # Errors.

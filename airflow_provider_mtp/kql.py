@@ -64,6 +64,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from airflow_provider_mtp.common.durations import InvalidDurationError, iso_duration
+from airflow_provider_mtp.common.ticks import TICKS_PER_SECOND as _TICKS_PER_SECOND
+from airflow_provider_mtp.common.ticks import duration_ticks
 from airflow_provider_mtp.errors import MTPConfigError
 
 __all__ = [
@@ -139,7 +142,6 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _INT64 = (-(2**63), 2**63 - 1)
 _INT32 = (-(2**31), 2**31 - 1)
-_TICKS_PER_SECOND = 10_000_000
 _TICKS_PER_DAY = 86_400 * _TICKS_PER_SECOND
 
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
@@ -172,13 +174,9 @@ _TIMESPAN_UNITS = {
     "tick": 1,
     "ticks": 1,
 }
+_TOO_LONG = "it is longer than Kusto's timespan range (10,675,199 days)"
 _TIMESPAN_UNIT = re.compile(r"^(\d+(?:\.\d+)?)\s*([a-z]+)$")
 _TIMESPAN_CLOCK = re.compile(r"^(-)?(?:(\d+)\.)?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?$")
-_ISO_DURATION = re.compile(
-    r"^(-)?P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$",
-    re.IGNORECASE,
-)
 
 
 def _error(what: str, value: Any, kind: str, fix: str) -> MTPConfigError:
@@ -293,13 +291,13 @@ def _datetime_text(value: Any, what: str) -> str:
 def _timespan_ticks(value: Any, what: str) -> int:
     """A duration as 100 ns ticks, Kusto's unit."""
     if isinstance(value, timedelta):
-        ticks = (value.days * 86_400 + value.seconds) * _TICKS_PER_SECOND + value.microseconds * 10
+        ticks = duration_ticks(value)
     elif isinstance(value, str):
         ticks = _parse_timespan(value.strip(), what)
     else:
         raise _error(what, value, "timespan", "give a timedelta or text such as 1d, 2h, 00:30:00 or PT5M")
     if not _INT64[0] <= ticks <= _INT64[1]:
-        raise _error(what, value, "timespan", "it is longer than Kusto's timespan range (10,675,199 days)")
+        raise _error(what, value, "timespan", _TOO_LONG)
     return ticks
 
 
@@ -318,16 +316,12 @@ def _parse_timespan(text: str, what: str) -> int:
             + int((fraction or "").ljust(7, "0"))
         )
         return -ticks if sign else ticks
-    iso = _ISO_DURATION.match(text)
-    if iso and any(iso.groups()[1:]):
-        sign, *parts = iso.groups()
-        scales = (7 * _TICKS_PER_DAY, _TICKS_PER_DAY, 3600 * _TICKS_PER_SECOND, 60 * _TICKS_PER_SECOND)
-        ticks = sum(
-            _scaled(part, scale)
-            for part, scale in zip(parts, (*scales, _TICKS_PER_SECOND), strict=True)
-            if part
-        )
-        return -ticks if sign else ticks
+    try:
+        # ISO 8601 (PT5M, -P1DT12H), read to the microsecond by pendulum; years and months refused.
+        return duration_ticks(iso_duration(text, signed=True))
+    except InvalidDurationError as exc:
+        if exc.too_long:
+            raise _error(what, text, "timespan", _TOO_LONG) from None
     raise _error(what, text, "timespan", "give text such as 1d, 2h, 30m, 1.02:03:04 or PT5M, or a timedelta")
 
 

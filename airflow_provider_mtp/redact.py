@@ -1,15 +1,17 @@
-"""Credentials in URLs, masked before a URL reaches a message or a log line.
+"""Secrets kept out of messages and logs: credentials in URLs, and values given to Airflow's masker.
 
 A URL from the connection (``api_url``, ``login_url``, ``proxy``) or from a reply may carry a
 ``user:password@`` part; proxies legitimately do. Airflow's secrets masker only hides values it
 was told about, and messages also reach places it does not see (``test_connection``, the UI), so
 every message that shows a URL shows it through :func:`mask_url` (or :func:`mask_urls` for free
-text such as a library's exception).
+text such as a library's exception). Secrets the provider holds (connection secrets, tokens) are
+registered with Airflow's secrets masker through :func:`mask_secrets`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 #: What replaces a URL's user part.
@@ -53,3 +55,16 @@ def netloc(url: str) -> str:
     except ValueError:
         return mask_url(url)
     return mask_url(location) if "@" in location else location
+
+
+def mask_secrets(values: Iterable[str]) -> None:
+    """Register each non-empty value with Airflow's secrets masker (task logs and the supervisor's).
+
+    :param values: secrets, e.g. a connection's password or a new access token.
+    """
+    # The one Airflow import of this module, made here so the client imports without Airflow's SDK.
+    from airflow.sdk.log import mask_secret
+
+    for value in values:
+        if value:
+            mask_secret(value)

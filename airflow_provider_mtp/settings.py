@@ -8,7 +8,6 @@ ignored and never forwarded to a client.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import os
@@ -19,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_mtp.clouds import CLOUDS, MTP_REGIONS, Cloud, get_cloud
+from airflow_provider_mtp.common.hosts import is_loopback
 from airflow_provider_mtp.errors import MTPConfigError
 from airflow_provider_mtp.redact import mask_url
 
@@ -76,7 +76,6 @@ _FIELD_LABELS = {"login": "login (Client ID)", "password": "password (Client sec
 # Passwords are used as typed: a space may be part of them.
 _VERBATIM_FIELDS = frozenset({"user_password", "certificate_password"})
 _THUMBPRINT = re.compile(r"^[0-9a-fA-F]{40}$")
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -564,7 +563,7 @@ class _Reader:
             if not loopback_http:
                 # msal itself raises ValueError for an http authority.
                 raise self.error(name, "uses plain http", "use https (msal accepts only https login hosts)")
-            if not _is_loopback(parts.hostname):
+            if not is_loopback(parts.hostname):
                 raise self.error(
                     name,
                     f"uses plain http to {parts.hostname}, which is not a loopback address",
@@ -577,15 +576,6 @@ def _unset_to_none(value: Any) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return value
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _cloud_fix() -> str:

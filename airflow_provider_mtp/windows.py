@@ -19,15 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+from airflow_provider_mtp.common.ticks import format_ticks, instant_ticks
+from airflow_provider_mtp.common.utc import plain_utc
 
 __all__ = ["Window", "format_instant", "resolve_window"]
 
 
 def format_instant(when: datetime) -> str:
-    """UTC ISO 8601 with ``Z`` and 7 fractional digits, as Defender writes times."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    """UTC ISO 8601 with ``Z`` and 7 fractional digits, as Defender writes times (naive means UTC)."""
+    return format_ticks(instant_ticks(when))
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,8 @@ class Window:
             raise ValueError(
                 f"window end {self.end.isoformat()} is not after its start {self.start.isoformat()}"
             )
-        object.__setattr__(self, "start", _plain_utc(self.start))
-        object.__setattr__(self, "end", _plain_utc(self.end))
+        object.__setattr__(self, "start", plain_utc(self.start))
+        object.__setattr__(self, "end", plain_utc(self.end))
 
     @property
     def duration(self) -> timedelta:
@@ -117,26 +120,7 @@ def _as_utc(value: Any, name: str) -> datetime | None:
         raise ValueError(f"{name} must be a datetime or an ISO 8601 string, got {type(value).__name__}")
     if value.tzinfo is None:
         raise ValueError(f"{name} needs a time zone (e.g. 2026-11-20T00:00:00Z), got {value.isoformat()}")
-    return _plain_utc(value)
-
-
-def _plain_utc(value: datetime) -> datetime:
-    """A standard-library UTC datetime, also from pendulum's ``DateTime`` (the context's type).
-
-    pendulum drops a standard-library ``tzinfo`` on arithmetic (``DateTime - timedelta`` comes
-    back naive), so a window built from context values would lose its zone.
-    """
-    value = value.astimezone(UTC)
-    return datetime(
-        value.year,
-        value.month,
-        value.day,
-        value.hour,
-        value.minute,
-        value.second,
-        value.microsecond,
-        tzinfo=UTC,
-    )
+    return plain_utc(value)
 
 
 def run_time(context: Mapping[str, Any]) -> datetime | None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from airflow_provider_mtp.api.graph import GraphSecurityApi, incident_list_params, security_path
 from airflow_provider_mtp.api.legacy import INCIDENTS_PATH, LegacyMtpApi, incident_list_query
-from airflow_provider_mtp.api.ticks import TICKS_PER_SECOND, format_ticks, instant_ticks
+from airflow_provider_mtp.common.ticks import TICKS_PER_SECOND, format_ticks, instant_ticks
 from airflow_provider_mtp.emulator import DefenderEmulator
 
 START = datetime(2026, 6, 10, tzinfo=UTC)

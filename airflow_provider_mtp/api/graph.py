@@ -27,8 +27,8 @@ from airflow_provider_mtp.api.base import SecurityApi
 from airflow_provider_mtp.api.listing import ListingPlan, Page, Piece, walk
 from airflow_provider_mtp.api.models import HuntingResult
 from airflow_provider_mtp.api.raw_filter import checked_odata_filter
-from airflow_provider_mtp.api.ticks import timestamp_ticks
 from airflow_provider_mtp.api.transport import Transport, page_items
+from airflow_provider_mtp.common.ticks import timestamp_ticks
 from airflow_provider_mtp.errors import MTPConfigError
 
 log = logging.getLogger(__name__)

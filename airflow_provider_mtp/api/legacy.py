@@ -19,8 +19,6 @@ What the legacy API cannot do, and what this back end does instead:
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +38,7 @@ from airflow_provider_mtp.api.listing import ListingPlan, Page, Piece, walk
 from airflow_provider_mtp.api.models import HuntingResult
 from airflow_provider_mtp.api.raw_filter import checked_odata_filter, rename_fields
 from airflow_provider_mtp.api.transport import Transport, page_items
+from airflow_provider_mtp.common.jwt_claims import claims
 from airflow_provider_mtp.errors import MTPConfigError
 
 #: ``$top`` maximum of ``/api/incidents`` (defender-api.md section 4.1).
@@ -69,12 +68,7 @@ def legacy_id(incident_id: str | int) -> int:
 
 def token_tenant(token: str) -> str | None:
     """The ``tid`` claim of a JWT access token, read without verifying it (only to label data)."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return None
-    tenant = claims.get("tid") if isinstance(claims, dict) else None
+    tenant = (claims(token) or {}).get("tid")
     return str(tenant) if tenant else None
 
 

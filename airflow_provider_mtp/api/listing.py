@@ -68,7 +68,7 @@ from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any, Final, Literal
 
-from airflow_provider_mtp.api.ticks import format_ticks, timestamp_ticks
+from airflow_provider_mtp.common.ticks import format_ticks, timestamp_ticks
 from airflow_provider_mtp.errors import MTPServiceError
 
 __all__ = ["MAX_CALLS", "ListingPlan", "Page", "Piece", "awalk", "walk"]

@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import email.utils
 import http.client
-import ipaddress
 import json
 import logging
 import random
@@ -71,6 +70,8 @@ import tenacity
 import urllib3.exceptions
 
 from airflow_provider_mtp.api.token_source import TokenSource
+from airflow_provider_mtp.common.durations import leading_iso_duration
+from airflow_provider_mtp.common.hosts import is_loopback
 from airflow_provider_mtp.errors import (
     MTPAuthError,
     MTPConfigError,
@@ -91,7 +92,6 @@ T = TypeVar("T")
 
 _API_NAMES: dict[str, str] = {"graph": "Microsoft Graph", "legacy": "the Microsoft Threat Protection API"}
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
 class ReplyCutOff(Exception):
@@ -121,10 +121,6 @@ _TIMESPAN = r"(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2}(?:\.\d+)?)"
 _MTP_WINDOW_RE = re.compile(r"maximum allowed\s+\d+\s+per\s+" + _TIMESPAN, re.IGNORECASE)
 _AGAIN_IN_RE = re.compile(r"again in\s+(.+)", re.IGNORECASE)
 _TIMESPAN_RE = re.compile(r"^\s*" + _TIMESPAN)
-_ISO_DURATION_RE = re.compile(
-    r"^\s*P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?",
-    re.IGNORECASE,
-)
 _UNIT_RE = re.compile(
     r"(\d+(?:\.\d+)?)\s*(milliseconds?|ms|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)\b",
     re.IGNORECASE,
@@ -172,10 +168,9 @@ def parse_duration(text: str) -> float | None:
     span = _TIMESPAN_RE.match(text)
     if span:
         return _timespan_seconds(span)
-    iso = _ISO_DURATION_RE.match(text)
-    if iso and any(iso.groups()):
-        days, hours, minutes, seconds = (float(part or 0) for part in iso.groups())
-        return days * 86400 + hours * 3600 + minutes * 60 + seconds
+    iso = leading_iso_duration(text)
+    if iso is not None:
+        return iso.total_seconds()
     total, found, position = 0.0, False, 0
     for unit in _UNIT_RE.finditer(text):
         # Only a run of "<n> <unit>" pairs joined by spaces, commas or "and" counts as one duration.
@@ -483,17 +478,6 @@ def _read_json(response: requests.Response) -> Any:
         response.close()
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _netloc(scheme: str, host: str, port: int | None) -> str:
     default = 443 if scheme == "https" else 80
     return f"{host}:{port or default}"
@@ -767,7 +751,7 @@ class Transport:
         parts = urlsplit(url)
         if parts.scheme == "https":
             return
-        if parts.scheme == "http" and _is_loopback(parts.hostname):
+        if parts.scheme == "http" and is_loopback(parts.hostname):
             # Plain http only to this machine: a local gateway or a test server.
             return
         if parts.scheme == "http":
@@ -802,7 +786,7 @@ class Transport:
         allowed = ", ".join(sorted(self.allowed_hosts)) or "none"
         origin_scheme = urlsplit(self.origin).scheme
         problem = None
-        if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(parts.hostname)):
+        if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(parts.hostname)):
             problem = f"its scheme is {parts.scheme!r}, not https"
         elif parts.scheme != origin_scheme:
             # Same host, other scheme: http where the API speaks https would send the token in clear

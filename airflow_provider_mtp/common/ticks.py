@@ -91,7 +91,12 @@ def format_ticks(ticks: int, *, trim: bool = False) -> str:
         write stamps; by default all seven digits are written, as OData literals and bounds want.
     """
     seconds, fraction = divmod(ticks, TICKS_PER_SECOND)
-    text = f"{_EPOCH + timedelta(seconds=seconds):%Y-%m-%dT%H:%M:%S}"
+    moment = _EPOCH + timedelta(seconds=seconds)
+    # Not strftime: its %Y writes year 999 as "999", and every reader wants four digits.
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
     digits = f"{fraction:07d}"
     if trim:
         digits = digits.rstrip("0")

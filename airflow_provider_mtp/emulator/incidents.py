@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_mtp.common.ticks import format_ticks, instant_ticks, odata_ticks
 from airflow_provider_mtp.emulator.config import Clock
-from airflow_provider_mtp.emulator.odata import to_ticks
 
 Row = Mapping[str, Any]
 
@@ -19,12 +19,12 @@ TIME_FIELDS = ("createdDateTime", "lastUpdateDateTime")
 
 def format_time(when: datetime) -> str:
     """A Graph timestamp with 7 fractional digits, as the service stamps updates."""
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    return format_ticks(instant_ticks(when))
 
 
 def _time_key(row: Row, field: str) -> int:
     value = row.get(field)
-    return to_ticks(value) if value else -1
+    return odata_ticks(value) if value else -1
 
 
 class IncidentStore:

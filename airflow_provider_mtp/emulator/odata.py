@@ -14,7 +14,8 @@ clients send ``lastUpdateTime+ge+2020-...`` and some stacks leave the ``+`` unde
 
 Datetimes compare as integer 100-ns ticks, exactly: ``datetime.fromisoformat`` would drop the
 7th fractional digit, and a watermark one tick off re-reads or loses the boundary incident
-(defender-api.md sections 10 and 11). Strings and enums compare case-insensitively.
+(defender-api.md sections 10 and 11); :func:`airflow_provider_mtp.common.ticks.odata_ticks` reads
+them. Strings and enums compare case-insensitively.
 
 Every malformed input raises :class:`ODataError`, whose message names the problem and the
 0-based position in the text; the routes wrap it in each back end's 400 body.
@@ -26,21 +27,19 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal
+
+from airflow_provider_mtp.common.ticks import InvalidTimestampError, odata_ticks
 
 __all__ = [
     "FieldKind",
-    "InvalidDatetimeError",
     "ODataError",
     "Predicate",
     "TopLimitError",
-    "from_ticks",
     "parse_filter",
     "parse_orderby",
     "parse_skip",
     "parse_top",
-    "to_ticks",
 ]
 
 #: How a filterable field's values compare: strings and enums case-insensitively (enums only
@@ -82,101 +81,13 @@ class TopLimitError(ODataError):
 
 
 # --------------------------------------------------------------------------------------------------
-# Ticks
-# --------------------------------------------------------------------------------------------------
-
-
-class InvalidDatetimeError(ValueError):
-    """A timestamp :func:`to_ticks` cannot read.
-
-    :param value: the text.
-    :param reason: what is wrong with it.
-    """
-
-    def __init__(self, value: str, reason: str) -> None:
-        super().__init__(f"Invalid datetime {value!r}: {reason}")
-        self.value = value
-        self.reason = reason
-
-
-TICKS_PER_SECOND: Final = 10_000_000
-_EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
-_ISO_DATETIME = re.compile(
-    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
-    r"(?:[Tt](?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d+))?)?)?"
-    r"(?P<zone>[Zz]|[+-]\d{2}:\d{2})?",
-    re.ASCII,
-)
-
-
-def to_ticks(value: str) -> int:
-    """100-ns ticks since 1970-01-01T00:00:00Z of an ISO 8601 timestamp, exact to the tick.
-
-    Accepts what Defender sends and OData allows: ``YYYY-MM-DDThh:mm[:ss[.f{1,7}]]`` followed by
-    ``Z`` or ``±hh:mm``.
-
-    :param value: the timestamp text.
-    :raises InvalidDatetimeError: (a :class:`ValueError`) not such a timestamp (no time zone, more than 7 fractional digits, a
-        month 13, ...).
-    """
-    match = _ISO_DATETIME.fullmatch(value)
-    if match is None or match["hour"] is None:
-        raise InvalidDatetimeError(value, "expected YYYY-MM-DDThh:mm[:ss[.fffffff]] and Z or ±hh:mm")
-    fraction = match["fraction"] or ""
-    if len(fraction) > 7:
-        raise InvalidDatetimeError(value, "at most 7 fractional digits (100 ns) are allowed")
-    if match["zone"] is None:
-        raise InvalidDatetimeError(value, "a time zone is required (Z or ±hh:mm)")
-    try:
-        # Only to validate the calendar fields; the arithmetic below stays in integers.
-        moment = datetime(
-            int(match["year"]),
-            int(match["month"]),
-            int(match["day"]),
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"] or 0),
-        )
-    except ValueError as exc:
-        raise InvalidDatetimeError(value, str(exc)) from exc
-    seconds = (
-        (moment.toordinal() - _EPOCH_ORDINAL) * 86_400
-        + moment.hour * 3_600
-        + moment.minute * 60
-        + moment.second
-        - _offset_seconds(value, match["zone"])
-    )
-    return seconds * TICKS_PER_SECOND + int(fraction.ljust(7, "0"))
-
-
-def _offset_seconds(value: str, zone: str) -> int:
-    if zone in ("Z", "z"):
-        return 0
-    hours, minutes = int(zone[1:3]), int(zone[4:6])
-    if hours > 23 or minutes > 59:
-        raise InvalidDatetimeError(value, f"time zone offset {zone} is out of range")
-    sign = -1 if zone[0] == "-" else 1
-    return sign * (hours * 3_600 + minutes * 60)
-
-
-def from_ticks(ticks: int) -> str:
-    """The UTC timestamp of ``ticks`` with all 7 fractional digits, as Defender stamps updates.
-
-    :param ticks: 100-ns ticks since 1970-01-01T00:00:00Z.
-    """
-    seconds, fraction = divmod(ticks, TICKS_PER_SECOND)
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{fraction:07d}Z"
-
-
-# --------------------------------------------------------------------------------------------------
 # Tokens
 # --------------------------------------------------------------------------------------------------
 
 _TokenKind = Literal["name", "string", "datetime", "integer", "(", ")", ",", "end"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-# Loose on purpose: the shape is checked by to_ticks, which says what is wrong with it.
+# Loose on purpose: the shape is checked by odata_ticks, which says what is wrong with it.
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt][0-9:.]*)?(?:[Zz]|[+-]\d{2}:\d{2})?", re.ASCII)
 _INTEGER = re.compile(r"-?\d+", re.ASCII)
 _SEPARATORS = " \t\r\n+"
@@ -322,7 +233,7 @@ def _comparable(value: Any, kind: FieldKind) -> Any:
     if value is None:
         return None
     if kind == "datetime" and isinstance(value, str):
-        return to_ticks(value)
+        return odata_ticks(value)
     if kind in ("string", "enum") and isinstance(value, str):
         return value.casefold()
     if kind == "integer" and isinstance(value, int) and not isinstance(value, bool):
@@ -494,8 +405,8 @@ class _Parser:
     def literal_value(self, token: _Token, literal_kind: FieldKind) -> Any:
         if literal_kind == "datetime":
             try:
-                return to_ticks(token.text)
-            except InvalidDatetimeError as exc:
+                return odata_ticks(token.text)
+            except InvalidTimestampError as exc:
                 raise self.error(f"Invalid datetime literal '{token.text}'", token, exc.reason) from exc
         if literal_kind == "integer":
             return int(token.text)

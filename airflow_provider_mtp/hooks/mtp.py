@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import cached_property
@@ -12,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_mtp.api import incident_limits
+from airflow_provider_mtp.common.jwt_claims import claims
 from airflow_provider_mtp.errors import MTPConfigError, MTPError
+from airflow_provider_mtp.redact import mask_secrets
 
 if TYPE_CHECKING:
     from airflow_provider_mtp.api.base import SecurityApi, TokenSource
@@ -91,7 +91,7 @@ class MTPHook(BaseHook):
         settings = ConnectionSettings.from_connection(
             conn_id=self.mtp_conn_id, login=conn.login, password=conn.password, extra=extra
         )
-        _mask(settings.secrets())
+        mask_secrets(settings.secrets())
         return settings
 
     @cached_property
@@ -292,16 +292,5 @@ def as_list(value: str | Sequence[str] | None) -> list[str] | None:
 
 def _token_permissions(token: str) -> set[str]:
     """The ``roles`` and ``scp`` of an access token (read, not verified: it only informs a message)."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return set()
-    return set(claims.get("roles") or ()) | set(str(claims.get("scp") or "").split())
-
-
-def _mask(values: Sequence[str]) -> None:
-    from airflow.sdk.log import mask_secret
-
-    for value in values:
-        mask_secret(value)
+    read = claims(token) or {}
+    return set(read.get("roles") or ()) | set(str(read.get("scp") or "").split())

@@ -30,6 +30,7 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from airflow_provider_mtp import errors
+from airflow_provider_mtp.common.utc import plain_utc
 from airflow_provider_mtp.errors import MTPConfigError
 from airflow_provider_mtp.triggers.incidents import (
     ON_EMPTY,
@@ -64,14 +65,6 @@ def _seconds(value: Any, *, name: str) -> timedelta | None:
         raise MTPConfigError(f"{name} must be a timedelta or a number of seconds, got {value!r}") from None
 
 
-def _plain_utc(when: datetime) -> datetime:
-    """A stdlib ``datetime`` in UTC (not a pendulum ``DateTime``), exact to the microsecond."""
-    when = when.astimezone(UTC)
-    return datetime(
-        when.year, when.month, when.day, when.hour, when.minute, when.second, when.microsecond, tzinfo=UTC
-    )
-
-
 def _plain_times(context: Mapping[str, Any]) -> dict[str, Any]:
     """The context's run times as stdlib datetimes, for :func:`resolve_window`.
 
@@ -81,7 +74,7 @@ def _plain_times(context: Mapping[str, Any]) -> dict[str, Any]:
     dag_run = context.get("dag_run")
     logical = context.get("logical_date") or getattr(dag_run, "run_after", None)
     return {
-        name: _plain_utc(value) if isinstance(value, datetime) else value
+        name: plain_utc(value) if isinstance(value, datetime) else value
         for name, value in (
             ("data_interval_start", context.get("data_interval_start")),
             ("data_interval_end", context.get("data_interval_end")),
@@ -262,7 +255,7 @@ class IncidentSensor(BaseSensorOperator):
                 "(manual runs, and timedelta or cron schedules with Airflow's defaults). Set lookback "
                 "(e.g. timedelta(hours=1)), or start and end, or use a schedule with data intervals."
             )
-        return Window(_plain_utc(window.start), _plain_utc(window.end))
+        return Window(plain_utc(window.start), plain_utc(window.end))
 
     def _check(self, filters: IncidentFilters, window: Window) -> None:
         """Check every argument the service will see, before any call (no I/O)."""

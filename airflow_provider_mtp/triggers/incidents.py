@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from airflow_provider_mtp.api.raw_filter import checked_odata_filter
-from airflow_provider_mtp.api.ticks import TICKS_PER_SECOND, instant_ticks, ticks_instant, timestamp_ticks
+from airflow_provider_mtp.common.ticks import TICKS_PER_SECOND, instant_ticks, ticks_instant, timestamp_ticks
 from airflow_provider_mtp.errors import (
     MTPConfigError,
     MTPServiceError,
@@ -51,7 +51,6 @@ __all__ = [
     "describe_window",
     "incident_summary",
     "match_incidents",
-    "timestamp_ticks",
 ]
 
 #: What a sensor does when its window closed with fewer incidents than it needs.
@@ -61,7 +60,7 @@ ON_EMPTY = ("skip", "fail", "succeed")
 TOO_MANY = "TooManyIncidents"
 
 # --------------------------------------------------------------------------------------------------
-# Times (100-ns ticks: api/ticks.py, shared with the listing planner)
+# Times (100-ns ticks: common/ticks.py, shared with the listing planner)
 # --------------------------------------------------------------------------------------------------
 
 

@@ -21,10 +21,11 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_mtp.auth import clear_token_cache
+from airflow_provider_mtp.common.ticks import instant_ticks, timestamp_ticks
 from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.errors import MTPConfigError, MTPPermissionError
 from airflow_provider_mtp.sensors.incidents import IncidentSensor
-from airflow_provider_mtp.triggers.incidents import IncidentTrigger, instant_ticks, timestamp_ticks
+from airflow_provider_mtp.triggers.incidents import IncidentTrigger
 
 DAGS = Path(__file__).parents[1] / "dags"
 

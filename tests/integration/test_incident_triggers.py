@@ -25,7 +25,6 @@ from airflow_provider_mtp.triggers.incidents import (
     UpdateCursor,
     decide,
     match_incidents,
-    timestamp_ticks,
 )
 from airflow_provider_mtp.windows import Window
 
@@ -244,23 +243,6 @@ def test_event_trigger_fires_for_new_and_updated_incidents_once_each(
 
 
 # The pure rules -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "ticks"),
-    [
-        ("1970-01-01T00:00:00Z", 0),
-        ("1970-01-01T00:00:00.0000001Z", 1),
-        ("1970-01-01T00:00:00.1Z", 1_000_000),
-        ("1970-01-01T00:00:01.123456789Z", 11_234_567),
-        ("1970-01-01T01:00:00+01:00", 0),
-        ("1970-01-01T00:00:00", 0),
-        ("yesterday", None),
-        (None, None),
-    ],
-)
-def test_timestamp_ticks(text: Any, ticks: int | None) -> None:
-    assert timestamp_ticks(text) == ticks
 
 
 def test_match_keeps_one_copy_at_the_latest_update_and_filters_after() -> None:

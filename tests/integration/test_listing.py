@@ -23,8 +23,8 @@ import requests
 
 from airflow_provider_mtp.api.graph import GraphSecurityApi, incident_list_params
 from airflow_provider_mtp.api.legacy import LegacyMtpApi, incident_list_query
-from airflow_provider_mtp.api.ticks import format_ticks, instant_ticks
 from airflow_provider_mtp.auth import clear_token_cache
+from airflow_provider_mtp.common.ticks import format_ticks, instant_ticks
 from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.errors import MTPConfigError, MTPServiceError
 from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook

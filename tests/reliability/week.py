@@ -39,10 +39,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_mtp.triggers.incidents import timestamp_ticks
-
-TICKS_PER_SECOND = 10_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from airflow_provider_mtp.common.ticks import (
+    duration_ticks,
+    format_ticks,
+    instant_ticks,
+    timestamp_ticks,
+)
 
 #: The incident listing of each back end, as the emulator's fault globs see it.
 LISTING_PATH = {"graph": "/v1.0/security/incidents", "legacy": "/api/incidents"}
@@ -54,18 +56,17 @@ SIZES = (60, 90, 130, 180, 240)
 
 def span(delta: timedelta) -> int:
     """A duration in 100-ns ticks."""
-    return (delta.days * 86_400 + delta.seconds) * TICKS_PER_SECOND + delta.microseconds * 10
+    return duration_ticks(delta)
 
 
 def ticks_of(when: datetime) -> int:
     """A datetime as 100-ns ticks since the epoch."""
-    return span(when.astimezone(UTC) - _EPOCH)
+    return instant_ticks(when)
 
 
 def stamp(ticks: int) -> str:
     """100-ns ticks as a Graph timestamp with 7 fractional digits."""
-    seconds, fraction = divmod(ticks, TICKS_PER_SECOND)
-    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S") + f".{fraction:07d}Z"
+    return format_ticks(ticks)
 
 
 def ticks_of_stamp(value: Any) -> int:

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_mtp.api.listing import AXES, ListingPlan, Page, Piece, awalk, walk
-from airflow_provider_mtp.api.ticks import TICKS_PER_SECOND, format_ticks, timestamp_ticks
+from airflow_provider_mtp.common.ticks import TICKS_PER_SECOND, format_ticks, timestamp_ticks
 from airflow_provider_mtp.errors import MTPServiceError
 
 Order = Literal["created", "updated", "shuffled", "id"]

@@ -1,27 +1,20 @@
-"""The emulator's OData subset: $filter, $orderby, $top, $skip and exact datetime ticks."""
+"""The emulator's OData subset: $filter, $orderby, $top and $skip (datetime ticks: test_common_ticks.py)."""
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from airflow_provider_mtp.emulator import odata
 from airflow_provider_mtp.emulator.odata import (
     FieldKind,
-    InvalidDatetimeError,
     ODataError,
     TopLimitError,
-    from_ticks,
     parse_filter,
     parse_orderby,
     parse_skip,
     parse_top,
-    to_ticks,
 )
 
 GRAPH_FIELDS: dict[str, FieldKind] = {
@@ -54,81 +47,6 @@ NULLS: dict[str, Any] = {**ROW, "assignedTo": None, "lastUpdateDateTime": None, 
 
 def matches(text: str, row: dict[str, Any] = ROW) -> bool:
     return parse_filter(text, fields=GRAPH_FIELDS)(row)
-
-
-# --------------------------------------------------------------------------------------------------
-# Ticks
-# --------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("left", "right", "difference"),
-    [
-        ("2020-09-06T14:46:57.0733333Z", "2020-09-06T14:46:57.0733334Z", -1),
-        ("2020-09-06T14:46:57.29Z", "2020-09-06T14:46:57.2900000Z", 0),
-        ("2020-09-04T05:22:59Z", "2020-09-04T05:22:59.0000000Z", 0),
-        ("2020-09-04T05:22Z", "2020-09-04T05:22:00Z", 0),
-        ("2024-05-01T02:00:00+02:00", "2024-05-01T00:00:00Z", 0),
-        ("2024-04-30T22:30:00-01:30", "2024-05-01T00:00:00Z", 0),
-        ("2024-05-01t00:00:00.5z", "2024-05-01T00:00:00Z", 5_000_000),
-    ],
-)
-def test_ticks_are_exact(left: str, right: str, difference: int) -> None:
-    assert to_ticks(left) - to_ticks(right) == difference
-
-
-def test_ticks_count_from_the_unix_epoch() -> None:
-    assert to_ticks("1970-01-01T00:00:00Z") == 0
-    assert to_ticks("1970-01-01T00:00:01.0000001Z") == 10_000_001
-    assert to_ticks("1969-12-31T23:59:59.9999999Z") == -1
-
-
-@pytest.mark.parametrize(
-    ("value", "reason"),
-    [
-        ("2024-05-01T00:00:00", "a time zone is required"),
-        ("2024-05-01T00:00:00.12345678Z", "at most 7 fractional digits"),
-        ("2024-13-01T00:00:00Z", "month must be in 1..12"),
-        ("2024-02-30T00:00:00Z", "day is out of range"),
-        ("2024-05-01", "expected YYYY-MM-DDThh:mm"),
-        ("2024-05-01T00:00:00+25:00", "time zone offset +25:00 is out of range"),
-        ("yesterday", "expected YYYY-MM-DDThh:mm"),
-    ],
-)
-def test_invalid_timestamps(value: str, reason: str) -> None:
-    with pytest.raises(InvalidDatetimeError, match=re.escape(reason)) as info:
-        to_ticks(value)
-    assert isinstance(info.value, ValueError)
-    assert info.value.reason.startswith(reason)
-
-
-MOMENTS = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
-
-
-@given(moment=MOMENTS, seventh=st.integers(0, 9), digits=st.integers(0, 7))
-def test_ticks_agree_with_datetime_to_the_100ns(moment: datetime, seventh: int, digits: int) -> None:
-    fraction = f"{moment.microsecond:06d}{seventh}"[:digits]
-    text = f"{moment:%Y-%m-%dT%H:%M:%S}" + (f".{fraction}" if digits else "") + "Z"
-    whole = moment.replace(microsecond=0) - datetime(1970, 1, 1, tzinfo=UTC)
-    expected = (whole // timedelta(seconds=1)) * 10_000_000 + int(fraction.ljust(7, "0"))
-    assert to_ticks(text) == expected
-
-
-@given(ticks=st.integers(to_ticks("1900-01-01T00:00:00Z"), to_ticks("2200-01-01T00:00:00Z")))
-def test_ticks_round_trip(ticks: int) -> None:
-    text = from_ticks(ticks)
-    assert to_ticks(text) == ticks
-    assert len(text) == len("2024-05-01T00:00:00.0000000Z")
-
-
-@given(moment=MOMENTS, minutes=st.integers(-14 * 60, 14 * 60))
-def test_offsets_name_the_same_instant(moment: datetime, minutes: int) -> None:
-    zone = timedelta(minutes=minutes)
-    local = moment.astimezone(UTC) + zone
-    sign = "-" if minutes < 0 else "+"
-    offset = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-    text = f"{local:%Y-%m-%dT%H:%M:%S.%f}{offset}"
-    assert to_ticks(text) == to_ticks(f"{moment:%Y-%m-%dT%H:%M:%S.%f}Z")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -444,4 +362,4 @@ def test_skip_errors(text: str) -> None:
 
 
 def test_public_names() -> None:
-    assert set(odata.__all__) >= {"parse_filter", "parse_orderby", "parse_top", "parse_skip", "to_ticks"}
+    assert set(odata.__all__) >= {"parse_filter", "parse_orderby", "parse_top", "parse_skip"}

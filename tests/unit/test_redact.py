@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_mtp.redact import mask_url, mask_urls, netloc
+from airflow_provider_mtp.redact import mask_secrets, mask_url, mask_urls, netloc
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,12 @@ def test_netloc_shows_host_and_port_and_masks_a_user_part() -> None:
     assert netloc("https://127.0.0.1:8443/v1.0") == "127.0.0.1:8443"
     assert netloc("https://user:pw@evil.example/next") == "***@evil.example"
     assert "pw" not in netloc("https://user:pw@[::1/broken")
+
+
+def test_mask_secrets_registers_each_non_empty_value_with_airflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    import airflow.sdk.log
+
+    masked: list[str] = []
+    monkeypatch.setattr(airflow.sdk.log, "mask_secret", lambda value, name=None: masked.append(value))
+    mask_secrets(["s3cret", "", "token.value"])
+    assert masked == ["s3cret", "token.value"], "an empty value would mask nothing and is skipped"
