@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
@@ -15,9 +16,12 @@ from airflow_provider_mtp.errors import MTPConfigError, MTPError
 from airflow_provider_mtp.redact import mask_secrets
 
 if TYPE_CHECKING:
+    import requests
+
     from airflow_provider_mtp.api.base import SecurityApi, TokenSource
     from airflow_provider_mtp.api.models import HuntingResult
     from airflow_provider_mtp.api.session import ProviderSession
+    from airflow_provider_mtp.api.transport import Transport
     from airflow_provider_mtp.settings import ConnectionSettings
 
 #: What each back end needs, as ``(what for, permissions of which one will do)``; delegated
@@ -40,6 +44,10 @@ NEEDED_PERMISSIONS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 #: The longest throttling wait a hook sleeps through unless told otherwise.
 DEFAULT_MAX_WAIT_S = 60.0
 API_NAMES = {"graph": "Microsoft Graph", "legacy": "Microsoft Threat Protection"}
+#: Where a relative path given to :meth:`MTPHook.call` goes, per back end.
+CALL_BASE_PATHS = {"graph": "/v1.0/security/", "legacy": "/api/"}
+#: The methods :meth:`MTPHook.call` sends.
+CALL_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 #: Comments the hook sends: the operators' own limit plus room for the marker they append.
 _HOOK_COMMENT_LIMIT = incident_limits.MAX_COMMENT_CHARS + incident_limits.MARKER_ROOM
 
@@ -49,7 +57,11 @@ class MTPHook(BaseHook):
 
     Tokens come from msal and are cached for the whole process; calls are retried when the
     service says so (429 with ``Retry-After``, 5xx, dropped connections); lists are paged lazily.
-    Every incident comes back in the Graph shape whichever back end the connection uses.
+    Every incident comes back in the Graph shape whichever back end the connection uses. Enum
+    arguments take strings in either API's spelling or the members of
+    :mod:`airflow_provider_mtp.enums` (``status=IncidentStatus.RESOLVED``). Endpoints the hook does
+    not wrap are reached with :meth:`call`; :meth:`close` (or ``with MTPHook() as hook:``) closes
+    the hook's HTTP session.
 
     :param mtp_conn_id: the ``mtp`` connection to use.
     :param api: ``graph`` or ``legacy`` to override the connection's back end.
@@ -111,14 +123,12 @@ class MTPHook(BaseHook):
         return get_token_source(self.settings, self.session)
 
     @cached_property
-    def client(self) -> SecurityApi:
-        """The back end the connection names, speaking the Graph shape."""
-        from airflow_provider_mtp.api.graph import GraphSecurityApi
-        from airflow_provider_mtp.api.legacy import LegacyMtpApi
+    def transport(self) -> Transport:
+        """Authenticated, retrying calls to the back end's origin (shared by :attr:`client` and :meth:`call`)."""
         from airflow_provider_mtp.api.transport import Transport
 
         settings = self.settings
-        transport = Transport(
+        return Transport(
             origin=settings.api_origin,
             tokens=self.tokens,
             session=self.session,
@@ -127,6 +137,15 @@ class MTPHook(BaseHook):
             timeout=settings.timeouts,
             max_wait=DEFAULT_MAX_WAIT_S if self.max_wait is None else float(self.max_wait),
         )
+
+    @cached_property
+    def client(self) -> SecurityApi:
+        """The back end the connection names, speaking the Graph shape."""
+        from airflow_provider_mtp.api.graph import GraphSecurityApi
+        from airflow_provider_mtp.api.legacy import LegacyMtpApi
+
+        settings = self.settings
+        transport = self.transport
         if settings.api == "graph":
             return GraphSecurityApi(transport=transport)
         # tenantId comes from the token's tid claim, as Graph's does: the connection may name the
@@ -136,6 +155,28 @@ class MTPHook(BaseHook):
     def get_conn(self) -> SecurityApi:
         """The back-end client (Airflow's generic accessor)."""
         return self.client
+
+    def close(self) -> None:
+        """Close the back end and the hook's HTTP session (its pooled connections); idempotent.
+
+        The hook stays usable: a later call opens a new session. ``with MTPHook() as hook:``
+        closes it on leaving the block.
+        """
+        built = vars(self)  # only what was built: closing must not open a session first
+        client = built.pop("client", None)
+        built.pop("transport", None)
+        built.pop("tokens", None)
+        session = built.pop("session", None)
+        if client is not None:
+            client.close()
+        if session is not None:
+            session.close()
+
+    def __enter__(self) -> MTPHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # Incidents
     def list_incidents(
@@ -255,6 +296,117 @@ class MTPHook(BaseHook):
         """
         return self.client.run_hunting_query(query, timespan=timespan)
 
+    # Any other endpoint
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        paginate: bool = False,
+        idempotent: bool | None = None,
+        permission: str | None = None,
+    ) -> Any:
+        """Call an endpoint the hook does not wrap yet, with the hook's tokens, retries and errors.
+
+        For the Graph security API's other resources, e.g. ``hook.call("GET", "alerts_v2",
+        params={"$top": 50}, paginate=True)`` or ``hook.call("GET", "secureScores")``::
+
+            with MTPHook() as hook:
+                for alert in hook.call("GET", "alerts_v2", params={"$filter": "severity eq 'high'"}, paginate=True):
+                    ...
+
+        A relative ``path`` goes under ``/v1.0/security/`` on Graph and under ``/api/`` on the
+        legacy API (:data:`CALL_BASE_PATHS`); a path starting with ``/`` is taken from the API's
+        origin as it is (``/beta/security/...``, ``/v1.0/...``). An absolute URL is accepted only on
+        the API's own host: the token is never sent elsewhere. Replies come back as the service
+        sends them (Graph's own shape, no mapping between the two APIs).
+
+        Retries are those of every other call: 429 and 5xx as the service asks, dropped
+        connections, a refreshed token after a 401. A call that is not idempotent is not sent
+        again once it may have reached the service (a timeout after sending, a 5xx). Errors are
+        the same :class:`~airflow_provider_mtp.errors.MTPError` family: ``MTPNotFoundError`` for a
+        404, ``MTPPermissionError`` for a 403 (naming ``permission``), ``MTPThrottledError`` when
+        the service asks for a longer wait than the hook's ``max_wait``.
+
+        :param method: ``GET``, ``POST``, ``PATCH``, ``PUT`` or ``DELETE``.
+        :param path: a path relative to the back end's base (``alerts_v2``,
+            ``incidents/42``), a path from the origin (``/v1.0/security/alerts_v2``), or a URL on
+            the API's own host.
+        :param params: query parameters (``$filter``, ``$top``, ...).
+        :param json: a JSON body.
+        :param paginate: ``GET`` a collection and follow its ``@odata.nextLink``: the result is then
+            an iterator over the items of every page, fetched a page at a time as you iterate.
+            This is offset paging, for collections that do not change while they are read (an
+            item that changes may be skipped or seen twice); list incidents with
+            :meth:`list_incidents`, which stays exact while incidents change.
+        :param idempotent: whether sending the call twice is harmless. Defaults to ``True`` for
+            ``GET`` only; say ``True`` for a ``PUT``/``PATCH``/``DELETE`` that is, so it is retried
+            after an unknown outcome too.
+        :param permission: the permission the call needs, named in a 403's message when the
+            service names none (e.g. ``SecurityAlert.Read.All``).
+        :return: the decoded JSON body (``None`` for an empty reply, text for a non-JSON one); with
+            ``paginate``, an iterator of items.
+        :raises MTPConfigError: before any call, for an unknown method, an empty path, a URL on
+            another host, or ``paginate`` with a method other than ``GET``.
+        """
+        verb = method.upper() if isinstance(method, str) else ""
+        if verb not in CALL_METHODS:
+            raise MTPConfigError(f"call(): method must be one of {', '.join(CALL_METHODS)}, got {method!r}.")
+        if paginate and verb != "GET":
+            raise MTPConfigError(
+                f"call(): paginate=True reads a collection with GET, got method {verb}. Use GET, or "
+                "paginate=False for a single call."
+            )
+        target = self._call_target(path)
+        if paginate:
+            return self._call_pages(target, params, permission)
+        return self.transport.fetch(
+            verb,
+            target,
+            consume=_reply_body,
+            params=params,
+            json=json,
+            idempotent=verb == "GET" if idempotent is None else bool(idempotent),
+            permission=permission,
+        )
+
+    def _call_target(self, path: str) -> str:
+        """The path (or same-host URL) :meth:`call` sends to; refuses other hosts before any call."""
+        example = "'alerts_v2' or '/v1.0/security/alerts_v2'"
+        if not isinstance(path, str) or not path.strip():
+            raise MTPConfigError(f"call(): path must be a non-empty string such as {example}, got {path!r}.")
+        path = path.strip()
+        parts, origin = urlsplit(path), urlsplit(self.transport.origin)
+        if parts.scheme or parts.netloc:
+            ports = {"https": 443, "http": 80}
+            try:
+                port = parts.port or ports.get(parts.scheme)
+            except ValueError:
+                port = None
+            same = (parts.scheme, (parts.hostname or "").lower(), port) == (
+                origin.scheme,
+                (origin.hostname or "").lower(),
+                origin.port or ports.get(origin.scheme),
+            )
+            if not same:
+                # The host only: a URL's query string may hold data the caller did not mean to log.
+                raise MTPConfigError(
+                    f"call(): path is a URL on {parts.hostname or 'another host'}, not on the API's host "
+                    f"{origin.hostname}: the token is only sent to the API. Pass a path such as {example}."
+                )
+            return path
+        if path.startswith("/"):
+            return path
+        return CALL_BASE_PATHS[self.settings.api] + path
+
+    def _call_pages(
+        self, path: str, params: Mapping[str, Any] | None, permission: str | None
+    ) -> Iterator[Any]:
+        for page in self.transport.iter_graph_pages(path, params, permission=permission):
+            yield from page
+
     # Connection test (UI "Test" button)
     def test_connection(self) -> tuple[bool, str]:
         """Get a token, read one incident, and report which permissions the app is missing."""
@@ -288,6 +440,18 @@ def as_list(value: str | Sequence[str] | None) -> list[str] | None:
     if value is None:
         return None
     return [value] if isinstance(value, str) else list(value)
+
+
+def _reply_body(response: requests.Response) -> Any:
+    """A 2xx reply's body, read inside the retry loop: JSON decoded, other text as text, ``None`` if empty."""
+    try:
+        if not response.content:
+            return None
+        if "json" in response.headers.get("Content-Type", "").lower():
+            return response.json()
+        return response.text
+    finally:
+        response.close()
 
 
 def _token_permissions(token: str) -> set[str]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import ssl
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -52,8 +51,6 @@ if TYPE_CHECKING:
     import requests
 
     from airflow_provider_mtp.settings import ConnectionSettings
-
-log = logging.getLogger(__name__)
 
 #: What reading a 2xx body raises when the connection drops mid-way or the bytes are not JSON.
 _BODY_ERRORS: tuple[type[BaseException], ...] = (

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
@@ -31,8 +30,6 @@ if TYPE_CHECKING:
     from airflow_provider_mtp.outputs import OutputTarget
 
 __all__ = ["HUNTING_ROW_LIMIT", "RunHuntingQueryOperator"]
-
-log = logging.getLogger(__name__)
 
 #: Defender's row limit: a result of exactly this many rows is taken as truncated.
 HUNTING_ROW_LIMIT = 100_000
@@ -134,7 +131,7 @@ class RunHuntingQueryOperator(BaseOperator):
 
     :param query: the KQL, or the path of a ``.kql`` file (templated). Use ``WindowStart`` and
         ``WindowEnd`` for the window and the ``query_parameters`` names for values.
-    :param mtp_conn_id: the ``mtp`` connection.
+    :param mtp_conn_id: the ``mtp`` connection (templated).
     :param api: ``graph`` or ``legacy`` to override the connection's back end.
     :param start: explicit window start, a datetime or ISO 8601 text with a zone (templated);
         needs ``end``.
@@ -173,7 +170,14 @@ class RunHuntingQueryOperator(BaseOperator):
     :param kwargs: passed to :class:`~airflow.sdk.BaseOperator` (``outlets``, ``retries``, ...).
     """
 
-    template_fields: Sequence[str] = ("query", "start", "end", "query_parameters", "output_path")
+    template_fields: Sequence[str] = (
+        "query",
+        "start",
+        "end",
+        "query_parameters",
+        "output_path",
+        "mtp_conn_id",
+    )
     template_ext: Sequence[str] = (".kql",)
     template_fields_renderers: ClassVar[dict[str, str]] = {"query_parameters": "json"}
     ui_color = "#e3ecf8"
@@ -258,19 +262,23 @@ class RunHuntingQueryOperator(BaseOperator):
     # Templates: the KQL filters are always available here
     # ----------------------------------------------------------------------------------------------
 
-    def _do_render_template_fields(
+    def render_template(
         self,
-        parent: Any,
-        template_fields: Iterable[str],
+        content: Any,
         context: Context,
-        jinja_env: jinja2.Environment,
-        seen_oids: set[int],
-    ) -> None:
-        # Both render paths (a plain task and a mapped one) end here; a DAG's own filters of the
-        # same names win.
+        jinja_env: jinja2.Environment | None = None,
+        seen_oids: set[int] | None = None,
+    ) -> Any:
+        """Render one templated value with the KQL filters (``kql_string``, ...) available.
+
+        Every templated field of a plain or a mapped task is rendered through this public method;
+        a DAG's own filters of the same names win.
+        """
+        if jinja_env is None:
+            jinja_env = self.get_template_env()
         for name, function in kql.KQL_FILTERS.items():
             jinja_env.filters.setdefault(name, function)
-        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        return super().render_template(content, context, jinja_env, seen_oids)
 
     # ----------------------------------------------------------------------------------------------
     # Execution
@@ -300,7 +308,7 @@ class RunHuntingQueryOperator(BaseOperator):
             # the copy saved next to the part files has the same record.
             progress = target.load_checkpoint(token)
         if progress is None:
-            log.warning("The hunt's progress did not survive the deferral; running the whole hunt again")
+            self.log.warning("The hunt's progress did not survive the deferral; running the whole hunt again")
             fresh = self._plan(context)
             self._restore_throttling(context, fresh)
             return self._hunt(context, fresh)
@@ -308,7 +316,7 @@ class RunHuntingQueryOperator(BaseOperator):
             state = HuntProgress.from_json(progress)
         except ValueError as exc:
             raise AirflowException(f"Cannot resume the hunt: {exc}. Clear the task to run it again.") from exc
-        log.info(
+        self.log.info(
             "Resuming the hunt after throttling: %d piece(s) done, %d to go",
             len(state.done),
             len(state.pending),
@@ -337,7 +345,7 @@ class RunHuntingQueryOperator(BaseOperator):
         )
         if self._target is not None:
             self._target.clean(progress.token)  # what an earlier, failed try left behind
-        log.info(
+        self.log.info(
             "Hunting over %s; query sha256 %s",
             window.label() if window else "the service's default window (last 30 days)",
             progress.query_sha256,
@@ -374,7 +382,7 @@ class RunHuntingQueryOperator(BaseOperator):
                 f"split_on_limit needs the query to filter on the window, but it never uses "
                 f"{' or '.join(missing)}: add | where Timestamp >= WindowStart and Timestamp < WindowEnd"
             )
-        log.warning(
+        self.log.warning(
             "The query never uses %s: the run's window %s reaches it only as Graph's Timespan (the "
             "legacy API searches the last 30 days). Add | where Timestamp >= WindowStart and "
             "Timestamp < WindowEnd.",
@@ -424,10 +432,8 @@ class RunHuntingQueryOperator(BaseOperator):
 
     def _close_connections(self) -> None:
         """Close the hook's pooled HTTPS connections (if it made any): the task is done with them."""
-        hook = self.__dict__.get("hook")
-        session = getattr(hook, "__dict__", {}).get("session")
-        if session is not None:
-            session.close()
+        if "hook" in vars(self):  # a hook this task built (a cached_property), not one built now
+            self.hook.close()
 
     def _run_next(self, context: Context, progress: HuntProgress, target: OutputTarget | None) -> None:
         piece = progress.pending[0]
@@ -444,7 +450,7 @@ class RunHuntingQueryOperator(BaseOperator):
         progress.pending.pop(0)
         progress.done.append(done)
         if self.split_on_limit:
-            log.info(
+            self.log.info(
                 "window %d/%d %s: %s rows",
                 len(progress.done),
                 len(progress.done) + len(progress.pending),
@@ -452,7 +458,7 @@ class RunHuntingQueryOperator(BaseOperator):
                 f"{done.rows:,}",
             )
         else:
-            log.info(
+            self.log.info(
                 "%s: %s rows", piece.window.label() if piece.window else "default window", f"{done.rows:,}"
             )
 
@@ -470,10 +476,10 @@ class RunHuntingQueryOperator(BaseOperator):
             else:
                 part = target.part(progress.token, progress.next_part)
                 progress.next_part += 1
-                count = target.write_part(part, schema, result.rows, on_row=_progress_logger(piece))
+                count = target.write_part(part, schema, result.rows, on_row=self._progress_logger(piece))
                 part_uri = str(part)
                 if count >= HUNTING_ROW_LIMIT:
-                    _remove_part(part)
+                    self._remove_part(part)
         if count >= HUNTING_ROW_LIMIT:
             raise _Truncated("rows")
         if target is None and progress.rows is not None:
@@ -540,7 +546,7 @@ class RunHuntingQueryOperator(BaseOperator):
             raise MTPLimitExceededError(
                 f"The piece {where} hit Defender's {limit}: {exc}.", limit=truncated.limit
             ) from exc
-        log.info(
+        self.log.info(
             "window %s hit the %s; splitting it in two (depth %d of at most %d)",
             where,
             limit,
@@ -574,7 +580,7 @@ class RunHuntingQueryOperator(BaseOperator):
         progress.deferrals += 1
         progress.deferred_s += delay
         moment = datetime.now(UTC) + timedelta(seconds=delay)
-        log.info(
+        self.log.info(
             "Defender throttled the hunt for %.0f s; deferring until %s (deferral %d of at most %d; %d "
             "piece(s) done, %d to go)",
             wait,
@@ -617,7 +623,7 @@ class RunHuntingQueryOperator(BaseOperator):
         try:
             saved = pull(task_ids=self.task_id, key=THROTTLING_XCOM_KEY)
         except Exception as exc:  # an XCom backend's failure must not hide the hunt's own outcome
-            log.warning("Could not read the throttling deferrals so far: %s", exc)
+            self.log.warning("Could not read the throttling deferrals so far: %s", exc)
             return
         if isinstance(saved, Mapping) and saved.get("token") == progress.token:
             progress.deferrals = int(saved.get("deferrals", 0))
@@ -626,7 +632,7 @@ class RunHuntingQueryOperator(BaseOperator):
     def _finish(self, context: Context, progress: HuntProgress, target: OutputTarget | None) -> Any:
         total = progress.total_rows
         pieces = len(progress.done)
-        log.info("Hunt done: %s rows in %d piece%s", f"{total:,}", pieces, "" if pieces == 1 else "s")
+        self.log.info("Hunt done: %s rows in %d piece%s", f"{total:,}", pieces, "" if pieces == 1 else "s")
         if target is None:
             self._record_outlets(context, {"rows": total, "query_sha256": progress.query_sha256})
             return progress.rows or []
@@ -644,7 +650,7 @@ class RunHuntingQueryOperator(BaseOperator):
         }
         if self.split_on_limit:
             manifest["pieces"] = [piece.manifest_entry() for piece in progress.done]
-        log.info("Wrote %s rows to %s", f"{total:,}", target.uri)
+        self.log.info("Wrote %s rows to %s", f"{total:,}", target.uri)
         self._record_outlets(
             context,
             {
@@ -667,21 +673,21 @@ class RunHuntingQueryOperator(BaseOperator):
             if isinstance(outlet, Asset):
                 events[outlet].extra.update(extra)
 
+    def _progress_logger(self, piece: Piece) -> Callable[[int], None]:
+        """A callback logging every 25,000 rows written, for long pieces."""
 
-def _progress_logger(piece: Piece) -> Any:
-    """A callback logging every 25,000 rows written, for long pieces."""
+        def on_row(count: int) -> None:
+            if count % 25_000 == 0:
+                self.log.info(
+                    "... %s rows written%s",
+                    f"{count:,}",
+                    f" for {piece.window.label()}" if piece.window else "",
+                )
 
-    def on_row(count: int) -> None:
-        if count % 25_000 == 0:
-            log.info(
-                "... %s rows written%s", f"{count:,}", f" for {piece.window.label()}" if piece.window else ""
-            )
+        return on_row
 
-    return on_row
-
-
-def _remove_part(part: Any) -> None:
-    try:
-        part.unlink()
-    except OSError as exc:
-        log.debug("could not remove %s: %s", part, exc)
+    def _remove_part(self, part: Any) -> None:
+        try:
+            part.unlink()
+        except OSError as exc:
+            self.log.debug("could not remove %s: %s", part, exc)

@@ -30,7 +30,7 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from airflow_provider_mtp import errors
-from airflow_provider_mtp.common.utc import plain_utc
+from airflow_provider_mtp.common.utc import parse_iso, plain_utc
 from airflow_provider_mtp.errors import MTPConfigError
 from airflow_provider_mtp.triggers.incidents import (
     ON_EMPTY,
@@ -119,7 +119,10 @@ class IncidentSensor(BaseSensorOperator):
     return the same XCom and errors. With ``output_path`` the deferred sensor lists the window
     again on the worker to write the file.
 
-    :param mtp_conn_id: the ``mtp`` connection.
+    **Values.** ``status``, ``severity`` and ``classification`` take strings in either API's
+    spelling or the enums of :mod:`airflow_provider_mtp.enums` (``severity=Severity.HIGH``).
+
+    :param mtp_conn_id: the ``mtp`` connection (templated).
     :param api: ``graph`` or ``legacy`` to override the connection's back end.
     :param status: one status or several (``active``, ``inProgress``, ``resolved``, ``redirected``),
         filtered by the service.
@@ -159,6 +162,7 @@ class IncidentSensor(BaseSensorOperator):
         "tags",
         "odata_filter",
         "output_path",
+        "mtp_conn_id",
     )
     ui_color = "#0078d4"
 
@@ -337,8 +341,8 @@ class IncidentSensor(BaseSensorOperator):
             raise _error_from_event(event)
         try:
             window = Window(
-                datetime.fromisoformat(str(event["window"]["start"]).replace("Z", "+00:00")),
-                datetime.fromisoformat(str(event["window"]["end"]).replace("Z", "+00:00")),
+                parse_iso(str(event["window"]["start"])),
+                parse_iso(str(event["window"]["end"])),
             )
             summaries = None if self.output_path else list(event["incidents"])
         except (KeyError, TypeError, ValueError) as exc:

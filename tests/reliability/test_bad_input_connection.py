@@ -71,8 +71,7 @@ def list_with_both_hooks(emulator: DefenderEmulator) -> list[MTPError]:
             next(iter(hook.list_incidents(page_size=1)))
         errors.append(caught.value)
     finally:
-        if "session" in hook.__dict__:
-            hook.session.close()
+        hook.close()
     with pytest.raises(MTPError) as caught:
         asyncio.run(async_listing())
     errors.append(caught.value)

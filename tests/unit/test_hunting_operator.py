@@ -74,6 +74,10 @@ class FakeHook:
         self.answer = answer
         self.settings = SimpleNamespace(api=api)
         self.calls: list[tuple[str, str | None]] = []
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
 
     def run_hunting_query(self, query: str, *, timespan: str | None = None) -> HuntingResult:
         self.calls.append((query, timespan))
@@ -136,6 +140,7 @@ def test_templated_fields() -> None:
         "end",
         "query_parameters",
         "output_path",
+        "mtp_conn_id",
     )
     assert RunHuntingQueryOperator.template_ext == (".kql",)
 
@@ -182,16 +187,30 @@ def test_parameters_and_window_are_bound_before_the_query() -> None:
     assert timespan == "2026-11-01T00:00:00.0000000Z/2026-11-03T00:00:00.0000000Z"
 
 
+def test_the_task_closes_its_hook_when_the_hunt_ends() -> None:
+    op, hook = operator(by_window())
+    op.execute(context())
+    assert hook.closed == 1
+    failing, failing_hook = operator(lambda text, timespan: MTPConfigError("no"))
+    with pytest.raises(MTPConfigError):
+        failing.execute(context())
+    assert failing_hook.closed == 1
+
+
 def test_the_legacy_api_gets_no_timespan() -> None:
     op, hook = operator(by_window(), api="legacy")
     op.execute(context())
     assert hook.calls[0][1] is None
 
 
-def test_a_query_ignoring_the_window_gets_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_query_ignoring_the_window_gets_a_warning_in_the_task_log(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     op, _ = operator(lambda text, timespan: [], query="DeviceInfo | take 1")
     op.execute(context())
-    assert "The query never uses WindowStart or WindowEnd" in caplog.text
+    out = capsys.readouterr().out
+    assert "The query never uses WindowStart or WindowEnd" in out
+    assert f"[{op.log.name}]" in out  # the task's own logger, which Airflow routes to the task log
 
 
 @pytest.mark.parametrize(
