@@ -28,28 +28,8 @@ AUTH_TYPES = ("client_secret", "certificate", "user_password", "managed_identity
 APIS = ("graph", "legacy")
 _API_ALIASES = {"graph": "graph", "legacy": "legacy", "mtp": "legacy"}
 
-#: The extras the connection reads (design.md, "The connection").
-EXTRA_FIELDS = (
-    "tenant_id",
-    "auth_type",
-    "api",
-    "cloud",
-    "region",
-    "certificate",
-    "certificate_path",
-    "certificate_thumbprint",
-    "certificate_password",
-    "username",
-    "user_password",
-    "managed_identity_client_id",
-    "federated_token_file",
-    "ca_bundle",
-    "proxy",
-    "timeout",
-    "api_url",
-    "login_url",
-    "comment_marker_key",
-)
+#: Proxy URL schemes refused: the async client (aiohttp) cannot use a SOCKS proxy.
+SOCKS_SCHEMES = ("socks4", "socks4a", "socks5", "socks5h")
 #: Prefix of the same keys as Airflow's connection form stores them.
 FORM_PREFIX = "extra__mtp__"
 
@@ -486,12 +466,21 @@ class _Reader:
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError:
             parts = None
-        if parts is None or parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+        if parts is not None and parts.scheme.lower() in SOCKS_SCHEMES:
+            # requests needs PySocks for SOCKS, and aiohttp (the triggers' client) has no SOCKS at all:
+            # refused here, so a task and its trigger never disagree about the connection.
+            raise self.error(
+                "proxy",
+                f"is a SOCKS proxy ({parts.scheme.lower()}://), which this provider does not support",
+                "use an http:// or https:// proxy (http(s) proxies are supported for token and API "
+                "calls alike), e.g. http://host:3128",
+            )
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             # Never echo the value: it may carry a password.
             raise self.error(
                 "proxy",
                 "is not a proxy URL",
-                "use the form http://host:port with a port from 1 to 65535 (or https://, socks5://); "
+                "use the form http://host:port with a port from 1 to 65535 (or https://); "
                 "a user and password go before the host as user:password@",
             )
         return proxy

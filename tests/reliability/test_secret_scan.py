@@ -188,11 +188,7 @@ def _connection(emulator: DefenderEmulator, login: str | None, password: str | N
 
 
 def _marker_key() -> dict[str, str]:
-    """The comment marker key, where this version of the connection has one."""
-    from airflow_provider_mtp.settings import EXTRA_FIELDS
-
-    if "comment_marker_key" not in EXTRA_FIELDS:
-        return {}
+    """A comment marker key for the connection (a secret the scan looks for)."""
     return {"comment_marker_key": f"Marker-Key-{secrets.token_hex(12)}"}
 
 
