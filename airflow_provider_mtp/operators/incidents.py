@@ -118,7 +118,8 @@ class UpdateIncidentOperator(BaseOperator):
     """Change a Defender XDR incident and/or comment on it; return its summary.
 
     Values are checked (in either API's spelling, any case) before any call. Fields left ``None``
-    are not changed.
+    are not changed. ``status``, ``classification`` and ``determination`` also take the enums of
+    :mod:`airflow_provider_mtp.enums` (``status=IncidentStatus.RESOLVED``).
 
     **Comments are posted once.** A comment is posted with a marker appended,
     ``<comment> [airflow:<dag_id>/<task_id>/<run_id>#<map_index> <hmac>]``, where ``<hmac>`` is an
