@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_mtp.common.ticks import format_ticks, instant_ticks
-from airflow_provider_mtp.common.utc import plain_utc
+from airflow_provider_mtp.common.utc import parse_iso, plain_utc
 
 __all__ = ["Window", "format_instant", "resolve_window"]
 
@@ -113,7 +113,7 @@ def _as_utc(value: Any, name: str) -> datetime | None:
         return None
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            value = parse_iso(value)
         except ValueError:
             raise ValueError(f"{name} is not an ISO 8601 time: {value!r}") from None
     if not isinstance(value, datetime):

@@ -29,6 +29,7 @@ from airflow_provider_mtp.api.models import HuntingResult
 from airflow_provider_mtp.api.raw_filter import checked_odata_filter
 from airflow_provider_mtp.api.transport import Transport, page_items
 from airflow_provider_mtp.common.ticks import timestamp_ticks
+from airflow_provider_mtp.common.utc import parse_iso
 from airflow_provider_mtp.errors import MTPConfigError
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def odata_datetime(value: datetime | str, *, name: str) -> str:
         if _ODATA_DATETIME.match(text):
             return text
         try:
-            value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            value = parse_iso(text)
         except ValueError:
             raise MTPConfigError(
                 f"{name} must be an ISO 8601 time such as 2024-05-01T00:00:00Z, got {value!r}"
@@ -145,7 +146,7 @@ def range_clauses(
 
 def _as_utc(value: datetime | str) -> datetime:
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        value = parse_iso(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

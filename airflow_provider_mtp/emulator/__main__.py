@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_mtp.common.utc import parse_iso
 from airflow_provider_mtp.emulator.config import HUNTING_MAX_RESULT_BYTES, HUNTING_TIMEOUT_S, EmulatorConfig
 
 log = logging.getLogger("airflow_provider_mtp.emulator")
@@ -26,7 +27,7 @@ log = logging.getLogger("airflow_provider_mtp.emulator")
 
 def _iso_datetime(text: str) -> datetime:
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = parse_iso(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(
             f"not an ISO 8601 time: {text!r} (e.g. 2026-11-20T12:00:00Z)"

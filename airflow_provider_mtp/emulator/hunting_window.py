@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 from airflow_provider_mtp.common.durations import InvalidDurationError, iso_duration
+from airflow_provider_mtp.common.utc import parse_iso
 from airflow_provider_mtp.emulator.hunting_errors import HuntingError
 
 TIMESPAN_FORMS = (
@@ -41,11 +41,8 @@ def parse_instant(text: str) -> datetime | None:
 
     :param text: the candidate instant, e.g. ``2024-02-01T08:00:00Z`` or ``2024-02-01``.
     """
-    stripped = text.strip()
-    # fromisoformat reads only six fractional digits; Defender writes seven.
-    stripped = re.sub(r"(\.\d{6})\d+", r"\1", stripped)
     try:
-        moment = datetime.fromisoformat(stripped)
+        moment = parse_iso(text)
     except ValueError:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

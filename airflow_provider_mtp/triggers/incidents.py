@@ -27,6 +27,7 @@ from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
 from airflow_provider_mtp.api.raw_filter import checked_odata_filter
 from airflow_provider_mtp.common.ticks import TICKS_PER_SECOND, instant_ticks, ticks_instant, timestamp_ticks
+from airflow_provider_mtp.common.utc import parse_iso
 from airflow_provider_mtp.errors import (
     MTPConfigError,
     MTPServiceError,
@@ -339,7 +340,7 @@ def _utcnow() -> datetime:
 
 def _parse_instant(value: str, *, name: str) -> datetime:
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = parse_iso(value)
     except (AttributeError, ValueError):
         raise MTPConfigError(f"{name} must be an ISO 8601 time, got {value!r}") from None
     if when.tzinfo is None:

@@ -6,12 +6,12 @@ incidents as a live tenant would, and move the data clock.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from airflow_provider_mtp.common.utc import parse_iso
 from airflow_provider_mtp.emulator.replies import ApiError
 from airflow_provider_mtp.emulator.state import state_of
 
@@ -105,7 +105,7 @@ async def move_clock(request: Request) -> dict[str, Any]:
         state.clock.advance(float(body["advance_s"]))
     elif isinstance(body, dict) and isinstance(body.get("now"), str) and "advance_s" not in body:
         try:
-            when = datetime.fromisoformat(body["now"].replace("Z", "+00:00"))
+            when = parse_iso(body["now"])
         except ValueError as exc:
             raise ApiError(400, "BadRequest", f"'now' is not an ISO 8601 time: {body['now']!r}") from exc
         if when.tzinfo is None:
