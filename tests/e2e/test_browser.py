@@ -233,6 +233,9 @@ def toast(driver: WebDriver, *titles: str) -> str:
     title = visible(driver, By.XPATH, f"//*[{condition}]")
     # The toast's root holds the title and the description.
     root = title.find_element(By.XPATH, "./ancestor::*[@data-scope='toast' and @data-part='root'][1]")
+    # The description fades in after the title: on a busy machine the title alone was read.
+    with suppress(TimeoutException):
+        WebDriverWait(driver, 10).until(lambda _: "\n" in str(root.text).strip())
     return str(root.text)
 
 
