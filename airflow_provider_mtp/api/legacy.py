@@ -26,7 +26,9 @@ from typing import Any
 
 from airflow_provider_mtp.api import mapping
 from airflow_provider_mtp.api.base import SecurityApi
-from airflow_provider_mtp.api.graph import (
+from airflow_provider_mtp.api.listing import ListingPlan, Page, Piece, walk
+from airflow_provider_mtp.api.models import HuntingResult
+from airflow_provider_mtp.api.odata import (
     filter_values,
     incident_window,
     non_blank,
@@ -34,8 +36,6 @@ from airflow_provider_mtp.api.graph import (
     page_top,
     range_clauses,
 )
-from airflow_provider_mtp.api.listing import ListingPlan, Page, Piece, walk
-from airflow_provider_mtp.api.models import HuntingResult
 from airflow_provider_mtp.api.raw_filter import checked_odata_filter, rename_fields
 from airflow_provider_mtp.api.transport import Transport, page_items
 from airflow_provider_mtp.common.jwt_claims import claims
@@ -73,7 +73,7 @@ def token_tenant(token: str) -> str | None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class IncidentQuery:
+class LegacyListing:
     """A legacy incident listing: what is asked of the API, and what is filtered after each page.
 
     :param params: ``$filter`` (if any); ``$top`` is added per request.
@@ -131,7 +131,7 @@ def incident_list_query(
     include_alerts: bool = False,
     page_size: int | None = None,
     odata_filter: str | None = None,
-) -> IncidentQuery:
+) -> LegacyListing:
     """The legacy listing for Graph-style arguments (see :meth:`LegacyMtpApi.list_incidents`).
 
     Shared by :class:`LegacyMtpApi` and the async hook, so both ask the same thing.
@@ -157,7 +157,7 @@ def incident_list_query(
     if raw:
         # Field names only: a string literal that happens to spell one stays as written.
         clauses.append(f"({rename_fields(raw, mapping.GRAPH_TO_LEGACY_FILTER_FIELDS)})")
-    return IncidentQuery(
+    return LegacyListing(
         params={"$filter": " and ".join(clauses)} if clauses else {},
         top=page_top(page_size, LEGACY_MAX_TOP),
         include_alerts=include_alerts,
@@ -251,7 +251,7 @@ class LegacyMtpApi(SecurityApi):
         )
         return self._incidents(query)
 
-    def _incidents(self, query: IncidentQuery) -> Iterator[dict[str, Any]]:
+    def _incidents(self, query: LegacyListing) -> Iterator[dict[str, Any]]:
         def fetch(piece: Piece) -> Page:
             body = self.transport.request_json(
                 "GET", INCIDENTS_PATH, params=query.piece_params(piece), permission=READ_PERMISSION

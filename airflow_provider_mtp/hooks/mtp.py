@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
     import requests
 
     from airflow_provider_mtp.api.base import SecurityApi, TokenSource
+    from airflow_provider_mtp.api.incident_query import IncidentQuery
     from airflow_provider_mtp.api.models import HuntingResult
     from airflow_provider_mtp.api.session import ProviderSession
     from airflow_provider_mtp.api.transport import Transport
@@ -180,49 +180,47 @@ class MTPHook(BaseHook):
 
     # Incidents
     def list_incidents(
-        self,
-        *,
-        status: str | Sequence[str] | None = None,
-        severity: str | Sequence[str] | None = None,
-        assigned_to: str | None = None,
-        created_from: datetime | str | None = None,
-        created_before: datetime | str | None = None,
-        updated_from: datetime | str | None = None,
-        updated_before: datetime | str | None = None,
-        include_alerts: bool = False,
-        page_size: int | None = None,
-        odata_filter: str | None = None,
+        self, query: IncidentQuery | None = None, /, **filters: Any
     ) -> Iterator[dict[str, Any]]:
         """Incidents in the Graph shape, fetched a page at a time as you iterate.
 
-        Time ranges are half-open: ``from`` is included, ``before`` is not. A string bound is sent
-        exactly as given, so a 7-digit timestamp from an incident is not rounded.
+        Pass an :class:`~airflow_provider_mtp.api.incident_query.IncidentQuery`, or its fields as
+        keywords (``hook.list_incidents(status="active", severity=["high", "medium"])``): status,
+        severity, assigned_to, classification, tags, created_from, created_before, updated_from,
+        updated_before, odata_filter, include_alerts and page_size. Time ranges are half-open:
+        ``from`` is included, ``before`` is not. A string bound is sent exactly as given, so a
+        7-digit timestamp from an incident is not rounded. Severity is filtered after fetching on
+        the legacy API, classification and tags on both. Arguments are checked before any call.
 
-        :param status: one status or several (``active``, ``inProgress``, ``resolved``, ``redirected``).
-        :param severity: one severity or several (``informational``, ``low``, ``medium``, ``high``);
-            on the legacy API filtered after fetching, since it cannot filter on severity.
-        :param assigned_to: the assignee's user principal name.
-        :param created_from: created at or after.
-        :param created_before: created before.
-        :param updated_from: last updated at or after.
-        :param updated_before: last updated before.
-        :param include_alerts: embed each incident's alerts (always there on the legacy API).
-        :param page_size: incidents per request (at most 50 on Graph, 100 on legacy).
-        :param odata_filter: a raw ``$filter`` clause ANDed to the others; written for the back end
-            in use (Graph and legacy field names differ).
+        :param query: the query; ``None`` to build one from ``filters``.
+        :param filters: the query's fields, when no query is given.
         """
-        yield from self.client.list_incidents(
-            status=as_list(status),
-            severity=as_list(severity),
-            assigned_to=assigned_to,
-            created_from=created_from,
-            created_before=created_before,
-            updated_from=updated_from,
-            updated_before=updated_before,
-            include_alerts=include_alerts,
-            page_size=page_size,
-            odata_filter=odata_filter,
-        )
+        from airflow_provider_mtp.api.incident_query import IncidentQuery
+
+        checked = IncidentQuery.of(query, **filters)
+        arguments = checked.to_json()
+        for local in ("classification", "tags"):
+            arguments.pop(local)
+        for incident in self.client.list_incidents(**arguments):
+            if checked.keeps(incident):
+                yield incident
+
+    def check_incident_query(self, query: IncidentQuery) -> None:
+        """Check ``query`` against the rules of the connection's back end, with no call to the service.
+
+        :raises MTPConfigError: a value this back end does not accept (an enum spelling, a time).
+        """
+        arguments = query.to_json()
+        for local in ("classification", "tags"):
+            arguments.pop(local)
+        if self.settings.api == "graph":
+            from airflow_provider_mtp.api.graph import IncidentListing
+
+            IncidentListing.build(**arguments)
+        else:
+            from airflow_provider_mtp.api.legacy import incident_list_query
+
+            incident_list_query(**arguments)
 
     def get_incident(self, incident_id: str | int, *, include_alerts: bool = True) -> dict[str, Any]:
         """One incident in the Graph shape; :class:`~airflow_provider_mtp.errors.MTPNotFoundError` if unknown.

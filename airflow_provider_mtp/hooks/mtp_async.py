@@ -22,8 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -44,12 +43,12 @@ from airflow_provider_mtp.api.transport import (
     untrusted_certificate_error,
 )
 from airflow_provider_mtp.errors import MTPConfigError
-from airflow_provider_mtp.hooks.mtp import as_list
 from airflow_provider_mtp.off_loop import import_module
 
 if TYPE_CHECKING:
     import requests
 
+    from airflow_provider_mtp.api.incident_query import IncidentQuery
     from airflow_provider_mtp.settings import ConnectionSettings
 
 #: What reading a 2xx body raises when the connection drops mid-way or the bytes are not JSON.
@@ -180,50 +179,25 @@ class MTPAsyncHook(BaseHook):
 
     # Incidents
     async def list_incidents(
-        self,
-        *,
-        status: str | Sequence[str] | None = None,
-        severity: str | Sequence[str] | None = None,
-        assigned_to: str | None = None,
-        created_from: datetime | str | None = None,
-        created_before: datetime | str | None = None,
-        updated_from: datetime | str | None = None,
-        updated_before: datetime | str | None = None,
-        include_alerts: bool = False,
-        page_size: int | None = None,
-        odata_filter: str | None = None,
+        self, query: IncidentQuery | None = None, /, **filters: Any
     ) -> AsyncGenerator[dict[str, Any], None]:
         """Incidents in the Graph shape, fetched a page at a time as you iterate (``async for``).
 
         Same arguments and results as :meth:`MTPHook.list_incidents
-        <airflow_provider_mtp.hooks.mtp.MTPHook.list_incidents>`: ranges are half-open, string
-        bounds are sent exactly as given, severity is filtered after fetching on the legacy API.
+        <airflow_provider_mtp.hooks.mtp.MTPHook.list_incidents>`: an
+        :class:`~airflow_provider_mtp.api.incident_query.IncidentQuery` or its fields as keywords.
         Arguments are checked before any call. To stop early, ``aclose()`` the listing (or use
         ``contextlib.aclosing``).
 
-        :param status: one status or several (``active``, ``inProgress``, ``resolved``, ``redirected``).
-        :param severity: one severity or several (``informational``, ``low``, ``medium``, ``high``).
-        :param assigned_to: the assignee's user principal name.
-        :param created_from: created at or after.
-        :param created_before: created before.
-        :param updated_from: last updated at or after.
-        :param updated_before: last updated before.
-        :param include_alerts: embed each incident's alerts (always there on the legacy API).
-        :param page_size: incidents per request (at most 50 on Graph, 100 on legacy).
-        :param odata_filter: a raw ``$filter`` clause ANDed to the others, for the back end in use.
+        :param query: the query; ``None`` to build one from ``filters``.
+        :param filters: the query's fields, when no query is given.
         """
-        arguments: dict[str, Any] = {
-            "status": as_list(status),
-            "severity": as_list(severity),
-            "assigned_to": assigned_to,
-            "created_from": created_from,
-            "created_before": created_before,
-            "updated_from": updated_from,
-            "updated_before": updated_before,
-            "include_alerts": include_alerts,
-            "page_size": page_size,
-            "odata_filter": odata_filter,
-        }
+        from airflow_provider_mtp.api.incident_query import IncidentQuery
+
+        checked = IncidentQuery.of(query, **filters)
+        arguments = checked.to_json()
+        for local in ("classification", "tags"):
+            arguments.pop(local)
         settings = await self.get_settings()
         # The same pieces as the sync back ends ask for (api/listing.py): never offset paging.
         if settings.api == "graph":
@@ -238,26 +212,27 @@ class MTPAsyncHook(BaseHook):
                 return listing.page(body, path)
 
             async for incident in awalk(listing.plan(), graph_page):
-                yield incident
+                if checked.keeps(incident):
+                    yield incident
             return
-        query = legacy.incident_list_query(**arguments)
+        legacy_listing = legacy.incident_list_query(**arguments)
         transport = await self._get_transport()
         tenant_id = await self._tenant(transport)
 
         def to_graph(item: Mapping[str, Any]) -> dict[str, Any]:
             return mapping.incident_to_graph(
-                item, tenant_id=tenant_id, portal=settings.cloud.portal, include_alerts=query.include_alerts
+                item, tenant_id=tenant_id, portal=settings.cloud.portal, include_alerts=legacy_listing.include_alerts
             )
 
         async def legacy_page(piece: Piece) -> Page:
             body = await transport.aget_json(
-                legacy.INCIDENTS_PATH, params=query.piece_params(piece), permission=legacy.READ_PERMISSION
+                legacy.INCIDENTS_PATH, params=legacy_listing.piece_params(piece), permission=legacy.READ_PERMISSION
             )
-            return query.page(body, to_graph)
+            return legacy_listing.page(body, to_graph)
 
-        async for incident in awalk(query.plan(), legacy_page):
+        async for incident in awalk(legacy_listing.plan(), legacy_page):
             # Filtered after the plan saw the whole page: whether a piece fits is the raw page's length.
-            if query.keeps(incident):
+            if legacy_listing.keeps(incident) and checked.keeps(incident):
                 yield incident
 
     async def get_incident(self, incident_id: str | int, *, include_alerts: bool = True) -> dict[str, Any]:

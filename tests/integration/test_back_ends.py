@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_mtp.api.graph import GraphSecurityApi, odata_datetime
+from airflow_provider_mtp.api.graph import GraphSecurityApi
+from airflow_provider_mtp.api.odata import odata_datetime
 from airflow_provider_mtp.api.legacy import LegacyMtpApi
 from airflow_provider_mtp.api.models import HuntingResult, incident_key
 from airflow_provider_mtp.api.transport import ReplyCutOff
