@@ -17,6 +17,10 @@ failures and raises instead of letting msal's throttle cache replay one to every
 Secrets never reach a log line or an exception: applications are keyed by an HMAC of the
 credential under a key made at process start, Entra's messages are scrubbed, and every token and
 connection secret goes through Airflow's ``mask_secret``.
+
+msal's client credential for each auth type is built in :mod:`airflow_provider_mtp.auth_credentials`
+and Entra ID's failures are worded in :mod:`airflow_provider_mtp.auth_errors`; their public names
+are importable from here as before.
 """
 
 from __future__ import annotations
@@ -25,37 +29,27 @@ import hashlib
 import hmac
 import logging
 import os
-import re
 import secrets
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import msal
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from airflow_provider_mtp import __version__
+from airflow_provider_mtp.auth_credentials import FederatedTokenFile as FederatedTokenFile
+from airflow_provider_mtp.auth_credentials import certificate_credential as certificate_credential
+from airflow_provider_mtp.auth_credentials import client_credential
+from airflow_provider_mtp.auth_errors import _scrub, auth_error, discovery_error, network_error
 from airflow_provider_mtp.entra_http import EntraHttpClient, EntraUnavailable
-from airflow_provider_mtp.errors import MTPAuthError, MTPConfigError
-from airflow_provider_mtp.redact import mask_secrets, mask_url, mask_urls
+from airflow_provider_mtp.errors import MTPConfigError
+from airflow_provider_mtp.redact import mask_secrets
 from airflow_provider_mtp.settings import ConnectionSettings
 
 log = logging.getLogger(__name__)
 
 #: Scopes msal adds to user requests itself and refuses to be given (``_decorate_scope``).
 _RESERVED_SCOPES = frozenset({"openid", "profile", "offline_access"})
-_AADSTS = re.compile(r"AADSTS(\d+)")
-# Entra's error_description inside a quoted JSON body: "AADSTS90002: Tenant '...' not found. ..."
-_ENTRA_DESCRIPTION = re.compile(r"AADSTS(\d+):[^\"]*")
-_PEM_PRIVATE_KEY = re.compile(
-    rb"-----BEGIN ((?:RSA |EC |ENCRYPTED )?PRIVATE KEY)-----.+?-----END \1-----", re.DOTALL
-)
 # Keyed per process, so an application key never equals a plain hash of a secret.
 _FINGERPRINT_KEY = secrets.token_bytes(32)
 
@@ -281,200 +275,6 @@ def _msal_http_client(settings: ConnectionSettings, session: requests.Session) -
     )
 
 
-# Credentials.
-def client_credential(settings: ConnectionSettings) -> str | dict[str, Any]:
-    """msal's ``client_credential`` for a confidential client of this auth type."""
-    if settings.auth_type == "certificate":
-        return certificate_credential(settings)
-    if settings.auth_type == "workload_identity":
-        return {"client_assertion": FederatedTokenFile(settings=settings)}
-    return settings.client_secret or ""
-
-
-class FederatedTokenFile:
-    """msal's ``client_assertion`` callable: the federated token, read fresh on every token request.
-
-    The kubelet rotates the projected token in place, so it is never kept.
-
-    :param settings: the connection; names the file and the connection in errors.
-    """
-
-    def __init__(self, *, settings: ConnectionSettings) -> None:
-        self._settings = settings
-
-    def __call__(self) -> str:
-        path = self._settings.federated_token_file or ""
-        try:
-            token = Path(path).read_text().strip()
-        except OSError as exc:
-            raise _config_error(
-                self._settings,
-                "federated_token_file",
-                f"{path!r} cannot be read ({exc.strerror})",
-                "point it at the projected service account token (AZURE_FEDERATED_TOKEN_FILE on AKS)",
-            ) from None
-        if not token:
-            raise _config_error(
-                self._settings, "federated_token_file", f"{path!r} is empty", "check the token projection"
-            )
-        # It is a bearer credential for Entra ID, like the tokens it buys.
-        mask_secrets([token])
-        return token
-
-
-@dataclass(frozen=True)
-class _KeyAndCertificate:
-    key: rsa.RSAPrivateKey
-    certificate: x509.Certificate | None
-
-
-def certificate_credential(settings: ConnectionSettings) -> dict[str, Any]:
-    """msal's certificate ``client_credential``: the decrypted key and, when present, the certificate.
-
-    With the certificate, msal computes the SHA-256 thumbprint itself, signs PS256 and sends
-    ``x5c`` (msal 1.35+, ``ClientApplication._build_client``). Without it the SHA-1
-    ``certificate_thumbprint`` is used (RS256, ``x5t``).
-    """
-    loaded = _load_key_and_certificate(settings)
-    credential: dict[str, Any] = {"private_key": loaded.key}
-    if loaded.certificate is None:
-        if not settings.certificate_thumbprint:
-            raise _config_error(
-                settings,
-                _certificate_field(settings),
-                "holds a private key but no certificate, and certificate_thumbprint is empty",
-                "append the certificate (its BEGIN CERTIFICATE block) or set certificate_thumbprint",
-            )
-        credential["thumbprint"] = settings.certificate_thumbprint
-        return credential
-    sha1 = loaded.certificate.fingerprint(hashes.SHA1()).hex().upper()
-    if settings.certificate_thumbprint and settings.certificate_thumbprint != sha1:
-        raise _config_error(
-            settings,
-            "certificate_thumbprint",
-            f"is {settings.certificate_thumbprint}, but the certificate's SHA-1 thumbprint is {sha1}",
-            "correct it or leave it empty to use the certificate's",
-        )
-    credential["public_certificate"] = loaded.certificate.public_bytes(serialization.Encoding.PEM).decode()
-    return credential
-
-
-def _certificate_field(settings: ConnectionSettings) -> str:
-    return "certificate" if settings.certificate else "certificate_path"
-
-
-def _load_key_and_certificate(settings: ConnectionSettings) -> _KeyAndCertificate:
-    name = _certificate_field(settings)
-    if settings.certificate:
-        data = settings.certificate.encode()
-    else:
-        path = settings.certificate_path or ""
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise _config_error(
-                settings,
-                name,
-                f"{path!r} cannot be read ({exc.strerror})",
-                "check the path and its permissions",
-            ) from None
-    password = settings.certificate_password.encode() if settings.certificate_password else None
-    if b"-----BEGIN" not in data:
-        return _load_pkcs12(settings, name, data, password)
-    return _load_pem(settings, name, data, password)
-
-
-def _load_pem(
-    settings: ConnectionSettings, name: str, data: bytes, password: bytes | None
-) -> _KeyAndCertificate:
-    match = _PEM_PRIVATE_KEY.search(data)
-    if match is None:
-        raise _config_error(
-            settings,
-            name,
-            "has no private key (no BEGIN PRIVATE KEY block)",
-            "use the PEM with the private key; the certificate alone cannot sign",
-        )
-    block = match.group(0)
-    mask_secrets([block.decode(errors="replace")])
-    encrypted = b"ENCRYPTED" in block
-    try:
-        key = serialization.load_pem_private_key(block, password if encrypted else None)
-    except TypeError:
-        raise _config_error(
-            settings,
-            "certificate_password",
-            "is empty, but the private key is encrypted",
-            "set certificate_password",
-        ) from None
-    except ValueError:
-        if encrypted:
-            raise _config_error(
-                settings, "certificate_password", "does not decrypt the private key", "set the key's password"
-            ) from None
-        raise _config_error(
-            settings, name, "holds a private key that cannot be parsed", "export it again"
-        ) from None
-    certificates = []
-    if b"BEGIN CERTIFICATE" in data:
-        try:
-            certificates = x509.load_pem_x509_certificates(data)
-        except ValueError:
-            raise _config_error(
-                settings, name, "holds a certificate that cannot be parsed", "export it again"
-            ) from None
-    return _pair(settings, name, key, certificates)
-
-
-def _load_pkcs12(
-    settings: ConnectionSettings, name: str, data: bytes, password: bytes | None
-) -> _KeyAndCertificate:
-    try:
-        key, certificate, extra = pkcs12.load_key_and_certificates(data, password)
-    except ValueError:
-        raise _config_error(
-            settings,
-            name,
-            "is neither PEM nor a PKCS#12 file that certificate_password opens",
-            "give a PEM with the private key, or a .pfx with its password in certificate_password",
-        ) from None
-    if key is None:
-        raise _config_error(
-            settings, name, "has no private key", "export the certificate with its private key"
-        )
-    return _pair(settings, name, key, [cert for cert in (certificate, *extra) if cert is not None])
-
-
-def _pair(
-    settings: ConnectionSettings, name: str, key: Any, certificates: Iterable[x509.Certificate]
-) -> _KeyAndCertificate:
-    """The key with the certificate that holds its public key (a chain may hold others)."""
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise _config_error(
-            settings, name, "holds a non-RSA key", "Entra ID certificate credentials need an RSA key"
-        )
-    public = _public_der(key.public_key())
-    certificates = list(certificates)
-    for certificate in certificates:
-        if _public_der(certificate.public_key()) == public:
-            return _KeyAndCertificate(key=key, certificate=certificate)
-    if certificates:
-        raise _config_error(
-            settings,
-            name,
-            "holds a certificate that does not belong to its private key",
-            "pair the right key and certificate",
-        )
-    return _KeyAndCertificate(key=key, certificate=None)
-
-
-def _public_der(public_key: Any) -> bytes:
-    der: bytes = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return der
-
-
 # Fingerprints.
 def _fingerprint(*parts: str) -> str:
     message = "\0".join(parts).encode()
@@ -516,207 +316,3 @@ def _file_version(path: str | None) -> str:
     except OSError:
         return "missing"
     return f"{status.st_mtime_ns}:{status.st_size}"
-
-
-# Errors.
-@dataclass(frozen=True)
-class _Fix:
-    field: str
-    hint: str
-
-
-_FIXES: Mapping[int, _Fix] = {
-    7000215: _Fix(
-        "password (Client secret)",
-        "Entra ID rejected the client secret: paste the secret's VALUE (shown once, when it was created), "
-        "not its Secret ID, and check that it has not expired",
-    ),
-    7000222: _Fix("password (Client secret)", "the client secret has expired: create a new one"),
-    7000218: _Fix(
-        "password (Client secret)",
-        "the app is a confidential client: set its client secret, or allow public client flows on the app",
-    ),
-    700025: _Fix("password (Client secret)", "the app is a public client: remove the client secret"),
-    700016: _Fix(
-        "login (Client ID) or tenant_id",
-        "no app with this client id is registered in this tenant: check the Application (client) ID, and "
-        "that tenant_id (and cloud) is where the app is registered",
-    ),
-    7000112: _Fix("login (Client ID)", "the application is disabled"),
-    90002: _Fix("tenant_id", "the tenant was not found: check the directory id or domain, and the cloud"),
-    900023: _Fix("tenant_id", "this is not a tenant id or domain: use the Directory (tenant) ID, a GUID"),
-    70011: _Fix("api or cloud", "the scope is not valid for this API and cloud: check api and cloud"),
-    500011: _Fix(
-        "api or cloud",
-        "the API is not available in this tenant: check api and cloud (the legacy MTP API needs Microsoft "
-        "Defender XDR in the tenant)",
-    ),
-    50126: _Fix("username or user_password", "the user name or password is wrong"),
-    50034: _Fix("username", "the user does not exist in this tenant"),
-    50053: _Fix("username", "the account is locked"),
-    50055: _Fix("user_password", "the password has expired: change it"),
-    50076: _Fix(
-        "auth_type", "the user must pass MFA, which the password grant cannot: use an app credential"
-    ),
-    50079: _Fix(
-        "auth_type", "the user must register for MFA, which the password grant cannot: use an app credential"
-    ),
-    65001: _Fix("the app registration", "grant (admin) consent for the delegated API permissions"),
-    700027: _Fix(
-        "certificate, certificate_path or certificate_thumbprint",
-        "the client assertion is not signed by a certificate registered on the app: upload this certificate's "
-        "public part to the app registration, or use the key of a registered one",
-    ),
-    700021: _Fix("login (Client ID)", "the client assertion names another app"),
-    70021: _Fix(
-        "federated_token_file, or the app's federated credential",
-        "no federated identity credential on the app matches the token",
-    ),
-    700211: _Fix(
-        "federated_token_file, or the app's federated credential", "the token's issuer is not trusted"
-    ),
-    700212: _Fix(
-        "federated_token_file, or the app's federated credential", "the token's audience is not trusted"
-    ),
-    700213: _Fix(
-        "federated_token_file, or the app's federated credential",
-        "the token's subject (service account) is not trusted",
-    ),
-    53003: _Fix("(none: a Conditional Access policy)", "a Conditional Access policy blocked the sign-in"),
-}
-
-# When Entra gives no known AADSTS code, the auth type decides which fields to check.
-_DEFAULT_FIELD = {
-    "client_secret": "login (Client ID), password (Client secret) and tenant_id",
-    "certificate": "login (Client ID), tenant_id and the certificate",
-    "user_password": "username and user_password",
-    "managed_identity": "managed_identity_client_id, and IDENTITY_ENDPOINT/IDENTITY_HEADER or IMDS on this host",
-    "workload_identity": "login (Client ID), tenant_id and federated_token_file",
-}
-
-
-def auth_error(settings: ConnectionSettings, result: Mapping[str, Any]) -> MTPAuthError:
-    """The error for msal's failure dict: the AADSTS code, the field to fix, never a secret."""
-    description = _scrub(settings, str(result.get("error_description") or ""))
-    codes = [int(code) for code in result.get("error_codes") or []] or [
-        int(code) for code in _AADSTS.findall(description)
-    ]
-    number = codes[0] if codes else None
-    error = str(result.get("error") or "unknown_error")
-    fix = _fix_for(settings, number, error)
-    code = f"AADSTS{number}" if number is not None else error
-    message = (
-        f"Connection {settings.conn_id!r} could not get a token ({settings.auth_type}, {settings.scope}): "
-        f"{code} {error}. Fix {fix.field}: {fix.hint}."
-    )
-    if description:
-        message += f" Entra ID said: {_first_sentences(description)}"
-    return MTPAuthError(
-        message,
-        code=code,
-        service_message=description or None,
-        request_id=result.get("correlation_id") or result.get("trace_id"),
-    )
-
-
-def _fix_for(settings: ConnectionSettings, number: int | None, error: str) -> _Fix:
-    auth_type = settings.auth_type
-    if auth_type == "workload_identity" and number in (700024, 700027, 50027):
-        # The assertion is the federated token itself, not something signed with a certificate.
-        return _Fix(
-            "federated_token_file",
-            "Entra ID refused the federated token (expired, not signed by the trusted issuer, or not a token): "
-            "check that the file is the projected service account token and is being refreshed",
-        )
-    if number == 700024:
-        return _Fix(
-            "(this host's clock)", "the client assertion is outside its validity window: sync the clock"
-        )
-    if number is not None and number in _FIXES:
-        return _FIXES[number]
-    if auth_type == "managed_identity":
-        return _Fix(
-            _DEFAULT_FIELD[auth_type],
-            "the managed identity endpoint refused: check that the identity is assigned to this resource",
-        )
-    if error in ("invalid_scope", "invalid_resource"):
-        return _FIXES[70011]
-    if error == "unauthorized_client":
-        return _FIXES[700016]
-    return _Fix(_DEFAULT_FIELD[auth_type], "Entra ID refused the credentials")
-
-
-def network_error(settings: ConnectionSettings, exc: requests.RequestException) -> MTPAuthError:
-    """A token request that got no answer: the certificate, the proxy or the host is wrong."""
-    if isinstance(exc, requests.exceptions.SSLError):
-        fix = "ca_bundle: the login host's TLS certificate did not verify; set ca_bundle to the PEM of its CA"
-    elif isinstance(exc, requests.exceptions.ProxyError):
-        fix = "proxy: the proxy refused or could not be reached"
-    else:
-        fix = "login_url, cloud or proxy: the login host could not be reached"
-    return MTPAuthError(
-        f"Connection {settings.conn_id!r} could not get a token ({settings.auth_type}) from "
-        f"{_login_target(settings)}: {type(exc).__name__}. Fix {fix}. Detail: {_scrub(settings, str(exc))[:400]}"
-    )
-
-
-def discovery_error(settings: ConnectionSettings, exc: Exception) -> MTPAuthError:
-    """msal raised instead of answering: usually the authority's OpenID configuration failed.
-
-    msal replaces the discovery error (which quotes Entra's body, AADSTS code included) with a
-    generic one (``Authority.__init__`` in msal/authority.py); the original is its ``__context__``.
-    """
-    text = _scrub(settings, str(exc))
-    chained = " ".join(_scrub(settings, str(cause)) for cause in _causes(exc))
-    said = _ENTRA_DESCRIPTION.search(chained)
-    if said:
-        fix = _fix_for(settings, int(said.group(1)), "")
-        code = f"AADSTS{said.group(1)}"
-        description = _first_sentences(said.group(0))
-        return MTPAuthError(
-            f"Connection {settings.conn_id!r} could not get a token ({settings.auth_type}, "
-            f"{settings.authority}): {code}. Fix {fix.field}: {fix.hint}. Entra ID said: {description}",
-            code=code,
-            service_message=description,
-        )
-    fields = (
-        _DEFAULT_FIELD["managed_identity"]
-        if settings.auth_type == "managed_identity"
-        else ("tenant_id, login_url or cloud")
-    )
-    return MTPAuthError(
-        f"Connection {settings.conn_id!r} could not get a token ({settings.auth_type}) from "
-        f"{_login_target(settings)}. Fix {fields}: msal said {text[:400]}"
-    )
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def _login_target(settings: ConnectionSettings) -> str:
-    if settings.auth_type == "managed_identity":
-        return mask_url(os.environ.get("IDENTITY_ENDPOINT") or "the managed identity endpoint (IMDS)")
-    return mask_url(settings.authority)
-
-
-def _config_error(settings: ConnectionSettings, field_name: str, problem: str, fix: str) -> MTPConfigError:
-    return MTPConfigError(f"Connection {settings.conn_id!r}: {field_name} {problem}. Fix: {fix}.")
-
-
-def _scrub(settings: ConnectionSettings, text: str) -> str:
-    """``text`` with every connection secret replaced, in case a service echoes one."""
-    for secret in settings.secrets():
-        text = text.replace(secret, "***")
-    # A library's message may quote a URL with its user part (a proxy's, an endpoint's).
-    return mask_urls(text)
-
-
-def _first_sentences(description: str) -> str:
-    # Entra appends trace and correlation ids and a timestamp; the request id carries them.
-    return description.split(" Trace ID:")[0].strip()[:500]
