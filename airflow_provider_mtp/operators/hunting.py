@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
@@ -13,19 +13,26 @@ from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from airflow_provider_mtp import kql
 from airflow_provider_mtp.errors import (
     MTPConfigError,
-    MTPError,
     MTPLimitExceededError,
-    MTPServiceError,
     MTPThrottledError,
 )
 from airflow_provider_mtp.hunting_plan import DonePiece, HuntProgress, Piece, query_sha256, task_token
-from airflow_provider_mtp.windows import Window, resolve_window
+from airflow_provider_mtp.operators.hunting_checks import HuntQueryChecks
+from airflow_provider_mtp.operators.hunting_outputs import HuntOutputs
+
+# The throttling constants stay importable from here, where they were.
+from airflow_provider_mtp.operators.hunting_throttling import (
+    DEFAULT_THROTTLE_WAIT_S as DEFAULT_THROTTLE_WAIT_S,
+)
+from airflow_provider_mtp.operators.hunting_throttling import MAX_THROTTLE_DEFER_S as MAX_THROTTLE_DEFER_S
+from airflow_provider_mtp.operators.hunting_throttling import THROTTLING_XCOM_KEY as THROTTLING_XCOM_KEY
+from airflow_provider_mtp.operators.hunting_throttling import HuntThrottling
+from airflow_provider_mtp.windows import resolve_window
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.sdk import Context
 
-    from airflow_provider_mtp.api.models import HuntingResult
     from airflow_provider_mtp.hooks.mtp import MTPHook
     from airflow_provider_mtp.outputs import OutputTarget
 
@@ -33,16 +40,8 @@ __all__ = ["HUNTING_ROW_LIMIT", "RunHuntingQueryOperator"]
 
 #: Defender's row limit: a result of exactly this many rows is taken as truncated.
 HUNTING_ROW_LIMIT = 100_000
-#: Seconds to defer when the service throttled without saying how long to wait.
-DEFAULT_THROTTLE_WAIT_S = 60.0
-#: The longest one throttling deferral sleeps. Defender's quotas reset within the hour (the CPU
-#: budget every 15 minutes); a longer ``Retry-After`` (a far-off HTTP date, a clock gone wrong) is
-#: asked again after this long instead of parking the task for days.
-MAX_THROTTLE_DEFER_S = 3600.0
 #: What ``split_validity`` accepts: check the query, or take the author's word for it.
 SPLIT_VALIDITIES = ("checked", "rows_independent")
-#: XCom key of the throttling deferrals so far, for a resume whose deferral kwargs were lost.
-THROTTLING_XCOM_KEY = "mtp_hunt_throttling"
 
 _LIMIT_NAMES = {
     "rows": "row limit (100,000 rows)",
@@ -60,7 +59,7 @@ class _Truncated(Exception):
         self.cause = cause
 
 
-class RunHuntingQueryOperator(BaseOperator):
+class RunHuntingQueryOperator(HuntQueryChecks, HuntThrottling, HuntOutputs, BaseOperator):
     """Run a Defender XDR advanced-hunting query over the run's time window.
 
     **The window.** Half-open ``[start, end)``, by the rule shared with the incident sensor
@@ -352,65 +351,6 @@ class RunHuntingQueryOperator(BaseOperator):
         )
         return progress
 
-    def _check_window_names(self, query: str, window: Window | None) -> None:
-        names = kql.WINDOW_NAMES
-        own = kql.defined_names(query) & set(names)
-        if own:
-            raise MTPConfigError(
-                f"The query binds {', '.join(sorted(own))} itself, which would hide the run's window: "
-                "rename its own binding, and use start/end or lookback to set the window"
-            )
-        used = kql.referenced_names(query, names)
-        if window is None:
-            if used:
-                raise MTPConfigError(
-                    f"The query uses {', '.join(sorted(used))}, but this run has no window: set "
-                    "start/end or lookback, or schedule the DAG with a timetable that gives data "
-                    "intervals (e.g. a timedelta or @daily)"
-                )
-            if self.split_on_limit:
-                raise MTPConfigError(
-                    "split_on_limit needs a window to split: set start/end or lookback, or use a "
-                    "schedule with data intervals"
-                )
-            return
-        missing = [name for name in names if name not in used]
-        if not missing:
-            return
-        if self.split_on_limit:
-            raise MTPConfigError(
-                f"split_on_limit needs the query to filter on the window, but it never uses "
-                f"{' or '.join(missing)}: add | where Timestamp >= WindowStart and Timestamp < WindowEnd"
-            )
-        self.log.warning(
-            "The query never uses %s: the run's window %s reaches it only as Graph's Timespan (the "
-            "legacy API searches the last 30 days). Add | where Timestamp >= WindowStart and "
-            "Timestamp < WindowEnd.",
-            " or ".join(missing),
-            window.label(),
-        )
-
-    def _check_split_validity(self, query: str) -> None:
-        if not self.split_on_limit or self.split_validity == "rows_independent":
-            return
-        found = kql.window_dependent_parts(query)
-        if found:
-            raise MTPConfigError(
-                f"split_on_limit=True cannot split this query: its rows depend on the whole window "
-                f"({'; '.join(found)}), so pieces run one by one would not add up to the whole window's "
-                "result (a take 100000 takes 100,000 rows per piece). Remove split_on_limit (the task then "
-                "fails on the row limit and says so), or narrow the window or the query; if every row "
-                'really depends only on its own piece, set split_validity="rows_independent".'
-            )
-
-    @cached_property
-    def _target(self) -> OutputTarget | None:
-        if not self.output_path:
-            return None
-        from airflow_provider_mtp.outputs import OutputTarget
-
-        return OutputTarget(str(self.output_path), self.output_format)
-
     @cached_property
     def _graph(self) -> bool:
         return self.hook.settings.api == "graph"
@@ -486,33 +426,6 @@ class RunHuntingQueryOperator(BaseOperator):
             progress.rows.extend(rows)
         return DonePiece(window=piece.window, rows=count, query_sha256=query_sha256(text), part=part_uri)
 
-    def _check_schema(
-        self, progress: HuntProgress, schema: list[dict[str, str]], target: OutputTarget | None
-    ) -> None:
-        if progress.schema is None:
-            progress.schema = schema
-        elif schema != progress.schema and target is not None:
-            raise MTPServiceError(
-                "The pieces of the split window came back with different columns "
-                f"({progress.schema} then {schema}); they cannot go in one file. Project the columns "
-                "explicitly (| project ...) so every piece has the same schema."
-            )
-
-    def _collect_rows(self, progress: HuntProgress, result: HuntingResult) -> list[dict[str, Any]]:
-        """The piece's rows, holding at most ``max_xcom_rows + 1`` rows in all."""
-        room = self.max_xcom_rows - len(progress.rows or [])
-        rows: list[dict[str, Any]] = []
-        for row in result.rows:
-            rows.append(row)
-            if len(rows) > room:
-                result.close()
-                raise MTPError(
-                    f"The hunt returned more than max_xcom_rows={self.max_xcom_rows} rows, too many for "
-                    "XCom. Set output_path (a local path or an object storage URI such as "
-                    "s3://bucket/hunts/{{ ds }}.parquet) to write them to a file, or narrow the query."
-                )
-        return rows
-
     def _split(self, progress: HuntProgress, piece: Piece, truncated: _Truncated) -> None:
         limit = _LIMIT_NAMES.get(truncated.limit, truncated.limit)
         where = piece.window.label() if piece.window else "the default window"
@@ -554,140 +467,3 @@ class RunHuntingQueryOperator(BaseOperator):
             self.max_splits,
         )
         progress.pending[0:1] = [Piece(first, piece.depth + 1), Piece(second, piece.depth + 1)]
-
-    def _defer_or_raise(self, context: Context, progress: HuntProgress, exc: MTPThrottledError) -> NoReturn:
-        if not self.deferrable:
-            raise exc
-        wait = exc.retry_after if exc.retry_after is not None else DEFAULT_THROTTLE_WAIT_S
-        if progress.deferrals >= self.max_throttle_deferrals:
-            times = f"{progress.deferrals} time{'' if progress.deferrals == 1 else 's'}"
-            raise MTPThrottledError(
-                f"Defender kept throttling the hunt: the task deferred {times} "
-                f"({progress.deferred_s:.0f} s in all), as many as max_throttle_deferrals="
-                f"{self.max_throttle_deferrals} allows, and the service still asks to wait {wait:.0f} s "
-                f"({exc.service_message or exc}). The tenant's hunting quota is used up by other hunts or "
-                "this one is too heavy: run the task again later, spread the hunts (a smaller pool, longer "
-                "schedule intervals, a narrower query), or raise max_throttle_deferrals.",
-                retry_after=exc.retry_after,
-                status=exc.status,
-                code=exc.code,
-                service_message=exc.service_message,
-                request_id=exc.request_id,
-            ) from exc
-        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-
-        delay = min(max(wait, 1.0), MAX_THROTTLE_DEFER_S)
-        progress.deferrals += 1
-        progress.deferred_s += delay
-        moment = datetime.now(UTC) + timedelta(seconds=delay)
-        self.log.info(
-            "Defender throttled the hunt for %.0f s; deferring until %s (deferral %d of at most %d; %d "
-            "piece(s) done, %d to go)",
-            wait,
-            moment.isoformat(timespec="seconds"),
-            progress.deferrals,
-            self.max_throttle_deferrals,
-            len(progress.done),
-            len(progress.pending),
-        )
-        if self._target is not None:
-            self._target.save_checkpoint(progress.token, progress.to_json())
-        self._save_throttling(context, progress)
-        self.defer(
-            trigger=DateTimeTrigger(moment=moment),
-            method_name="execute_complete",
-            kwargs={"progress": progress.to_json()},
-        )
-
-    @staticmethod
-    def _save_throttling(context: Context, progress: HuntProgress) -> None:
-        """Keep the deferral count where a resume finds it even if the deferral's kwargs are lost."""
-        ti = context.get("ti")
-        push = getattr(ti, "xcom_push", None)
-        if push is not None:
-            push(
-                key=THROTTLING_XCOM_KEY,
-                value={
-                    "token": progress.token,
-                    "deferrals": progress.deferrals,
-                    "deferred_s": progress.deferred_s,
-                },
-            )
-
-    def _restore_throttling(self, context: Context, progress: HuntProgress) -> None:
-        """The deferral count of this try so far, from :meth:`_save_throttling`, into ``progress``."""
-        ti = context.get("ti")
-        pull = getattr(ti, "xcom_pull", None)
-        if pull is None:
-            return
-        try:
-            saved = pull(task_ids=self.task_id, key=THROTTLING_XCOM_KEY)
-        except Exception as exc:  # an XCom backend's failure must not hide the hunt's own outcome
-            self.log.warning("Could not read the throttling deferrals so far: %s", exc)
-            return
-        if isinstance(saved, Mapping) and saved.get("token") == progress.token:
-            progress.deferrals = int(saved.get("deferrals", 0))
-            progress.deferred_s = float(saved.get("deferred_s", 0.0))
-
-    def _finish(self, context: Context, progress: HuntProgress, target: OutputTarget | None) -> Any:
-        total = progress.total_rows
-        pieces = len(progress.done)
-        self.log.info("Hunt done: %s rows in %d piece%s", f"{total:,}", pieces, "" if pieces == 1 else "s")
-        if target is None:
-            self._record_outlets(context, {"rows": total, "query_sha256": progress.query_sha256})
-            return progress.rows or []
-        from airflow.sdk import ObjectStoragePath
-
-        parts = [ObjectStoragePath(piece.part) for piece in progress.done if piece.part]
-        target.publish(parts, progress.schema or [], progress.token)
-        target.clean(progress.token)
-        manifest: dict[str, Any] = {
-            "path": target.uri,
-            "rows": total,
-            "schema": progress.schema or [],
-            "window": progress.window.as_dict() if progress.window else None,
-            "query_sha256": progress.query_sha256,
-        }
-        if self.split_on_limit:
-            manifest["pieces"] = [piece.manifest_entry() for piece in progress.done]
-        self.log.info("Wrote %s rows to %s", f"{total:,}", target.uri)
-        self._record_outlets(
-            context,
-            {
-                "path": target.uri,
-                "rows": total,
-                "window": manifest["window"],
-                "query_sha256": manifest["query_sha256"],
-            },
-        )
-        return manifest
-
-    def _record_outlets(self, context: Context, extra: dict[str, Any]) -> None:
-        """Put the result's summary on each outlet asset's event."""
-        from airflow.sdk import Asset
-
-        events = context.get("outlet_events")
-        if events is None:
-            return
-        for outlet in self.outlets or ():
-            if isinstance(outlet, Asset):
-                events[outlet].extra.update(extra)
-
-    def _progress_logger(self, piece: Piece) -> Callable[[int], None]:
-        """A callback logging every 25,000 rows written, for long pieces."""
-
-        def on_row(count: int) -> None:
-            if count % 25_000 == 0:
-                self.log.info(
-                    "... %s rows written%s",
-                    f"{count:,}",
-                    f" for {piece.window.label()}" if piece.window else "",
-                )
-
-        return on_row
-
-    def _remove_part(self, part: Any) -> None:
-        try:
-            part.unlink()
-        except OSError as exc:
-            self.log.debug("could not remove %s: %s", part, exc)
