@@ -43,11 +43,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-import tenacity
 import urllib3.exceptions
 
-from airflow_provider_mtp.api.transport import Retryable, ServiceError, retry_wait
+from airflow_provider_mtp.error_replies import ServiceError
 from airflow_provider_mtp.errors import MTPTokenServiceError
+from airflow_provider_mtp.retrying import Retryable, RetryBudget, retrying
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,17 @@ class RetryPolicy:
     backoff_cap: float = 30.0
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random | None = None
+
+    @property
+    def budget(self) -> RetryBudget:
+        """Attempts and waits, as every client of the provider counts them."""
+        return RetryBudget(
+            max_attempts=self.max_attempts,
+            max_wait=self.max_wait,
+            backoff_base=self.backoff_base,
+            backoff_cap=self.backoff_cap,
+            rng=self.rng,
+        )
 
 
 #: The policy of clients built without one (msal applications are built on first use): tests
@@ -200,16 +211,9 @@ class EntraHttpClient:
         url = self._restore_port(url)
         where = _where(url)
         policy = self.policy
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.max_attempts),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception_type(Retryable),
-            before_sleep=lambda state: _log_retry(method, where, policy.max_attempts, state),
-            sleep=policy.sleep,
-            reraise=True,
-        )
+        loop = retrying(policy.budget, where=f"{method} {where}", sleep=policy.sleep, logger=log)
         try:
-            response: requests.Response = retrying(self._attempt, method, url, where, kwargs)
+            response: requests.Response = loop(self._attempt, method, url, where, kwargs)
         except Retryable as exc:
             raise self._unavailable(method, where, exc, attempts=policy.max_attempts) from exc.__cause__
         return response
@@ -277,16 +281,6 @@ class EntraHttpClient:
             throttled=exc.kind == "throttled",
         )
 
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        policy = self.policy
-        return retry_wait(
-            state,
-            max_wait=policy.max_wait,
-            backoff_base=policy.backoff_base,
-            backoff_cap=policy.backoff_cap,
-            rng=policy.rng,
-        )
-
     def _restore_port(self, url: str) -> str:
         if not self.login_origin:
             return url
@@ -310,21 +304,6 @@ def _where(url: str) -> str:
     if marker:
         path = f"{head}{marker}***"
     return f"{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{path}"
-
-
-def _log_retry(method: str, where: str, attempts: int, state: tenacity.RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    reason = exc.reason if isinstance(exc, Retryable) else type(exc).__name__
-    wait = state.next_action.sleep if state.next_action else 0.0
-    log.info(
-        "Retrying %s %s after %s: attempt %d/%d in %.1f s",
-        method,
-        where,
-        reason,
-        state.attempt_number + 1,
-        attempts,
-        wait,
-    )
 
 
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:

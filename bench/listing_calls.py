@@ -24,8 +24,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow_provider_mtp.api.graph import GraphSecurityApi, incident_list_params, security_path
-from airflow_provider_mtp.api.legacy import INCIDENTS_PATH, LegacyMtpApi, incident_list_query
+from airflow_provider_mtp.api.client import SecurityClient
+from airflow_provider_mtp.api.graph import incident_list_params, security_path
+from airflow_provider_mtp.api.legacy import INCIDENTS_PATH, incident_list_query
 from airflow_provider_mtp.common.ticks import TICKS_PER_SECOND, format_ticks, instant_ticks
 from airflow_provider_mtp.emulator import DefenderEmulator
 
@@ -54,19 +55,17 @@ def put_incidents(emulator: DefenderEmulator, count: int, created_span_s: int, s
     emulator.put_incidents(*incidents)
 
 
-def client(dialect: str) -> GraphSecurityApi | LegacyMtpApi:
+def client(dialect: str) -> SecurityClient:
     from airflow_provider_mtp.hooks.mtp import MTPHook
 
-    api = MTPHook("mtp_bench", api=dialect).client
-    assert isinstance(api, GraphSecurityApi | LegacyMtpApi)
-    return api
+    return MTPHook("mtp_bench", api=dialect).client
 
 
-def now_listing(api: GraphSecurityApi | LegacyMtpApi, dialect: str) -> list[str]:
+def now_listing(api: SecurityClient, dialect: str) -> list[str]:
     return [incident["id"] for incident in api.list_incidents(**WINDOW)]
 
 
-def offset_listing(api: GraphSecurityApi | LegacyMtpApi, dialect: str) -> list[str]:
+def offset_listing(api: SecurityClient, dialect: str) -> list[str]:
     """Before: the window's filter once, then nextLinks (Graph) or $skip (legacy)."""
     if dialect == "graph":
         pages = api.transport.iter_graph_pages(PATHS["graph"], incident_list_params(**WINDOW))

@@ -15,16 +15,16 @@ the async hook, which does its own I/O.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_mtp.api import mapping
 from airflow_provider_mtp.api.base import SecurityApi
-from airflow_provider_mtp.api.listing import ListingPlan, Page, Piece, walk
-from airflow_provider_mtp.api.models import HuntingResult
+from airflow_provider_mtp.api.call_rules import page_items
+from airflow_provider_mtp.api.incident_query import TIME_BOUNDS, IncidentQuery
+from airflow_provider_mtp.api.listing import ListingPlan, Page, Piece
 from airflow_provider_mtp.api.odata import (
     any_of,
     filter_values,
@@ -35,13 +35,21 @@ from airflow_provider_mtp.api.odata import (
     range_clauses,
 )
 from airflow_provider_mtp.api.raw_filter import checked_odata_filter
-from airflow_provider_mtp.api.transport import Transport, page_items
+from airflow_provider_mtp.api.request import ApiIdentity, ApiRequest, Program
 from airflow_provider_mtp.errors import MTPConfigError
 
 log = logging.getLogger(__name__)
 
 #: Graph answers ``$top`` above 50 on incidents with HTTP 400 (defender-api.md section 3.1).
 GRAPH_MAX_TOP = 50
+
+#: How messages name this API, where its permissions are granted and what its tokens are for.
+IDENTITY = ApiIdentity(
+    dialect="graph",
+    name="Microsoft Graph",
+    permission_home="Microsoft Graph",
+    token_audience="the cloud's Graph host, e.g. https://graph.microsoft.com",
+)
 
 READ_PERMISSION = "SecurityIncident.Read.All"
 WRITE_PERMISSION = "SecurityIncident.ReadWrite.All"
@@ -118,77 +126,68 @@ def incident_path(incident_id: str | int, *, version: str = "v1.0") -> str:
     return security_path(f"incidents/{quote(text, safe='')}", version=version)
 
 
-def incident_list_params(
-    *,
-    status: Sequence[str] | None = None,
-    severity: Sequence[str] | None = None,
-    assigned_to: str | None = None,
-    created_from: datetime | str | None = None,
-    created_before: datetime | str | None = None,
-    updated_from: datetime | str | None = None,
-    updated_before: datetime | str | None = None,
-    include_alerts: bool = False,
-    page_size: int | None = None,
-    odata_filter: str | None = None,
-) -> dict[str, Any]:
-    """Query parameters of the first page of ``GET /security/incidents``.
+def incident_list_params(query: IncidentQuery | None = None, /, **fields: Any) -> dict[str, Any]:
+    """Query parameters of one request of ``GET /security/incidents``: ``$filter``, ``$top``, ``$expand``.
 
-    Shared by :meth:`GraphSecurityApi.list_incidents` and the async hook, so both send the same
-    request; the arguments mean what they mean there.
-
+    :param query: the listing (its time bounds are the request's ranges).
+    :param fields: the query's fields, when no query is given (see :class:`IncidentQuery`).
     :raises MTPConfigError: an unknown enum value, a bad time or page size.
     """
+    query = IncidentQuery.of(query, **fields)
     clauses = []
-    if status:
-        values = filter_values(status, mapping.INCIDENT_STATUS, legacy=False, extra=GRAPH_ONLY_STATUS)
+    if query.status:
+        values = filter_values(query.status, mapping.INCIDENT_STATUS, legacy=False, extra=GRAPH_ONLY_STATUS)
         clauses.append(any_of("status", [odata_string(value) for value in values]))
-    if severity:
-        values = filter_values(severity, mapping.SEVERITY, legacy=False, extra=GRAPH_ONLY_SEVERITY)
+    if query.severity:
+        values = filter_values(query.severity, mapping.SEVERITY, legacy=False, extra=GRAPH_ONLY_SEVERITY)
         clauses.append(any_of("severity", [odata_string(value) for value in values]))
-    if assigned_to is not None:
-        clauses.append(f"assignedTo eq {odata_string(assigned_to)}")
-    clauses += range_clauses("createdDateTime", created_from, created_before, name="created")
-    clauses += range_clauses("lastUpdateDateTime", updated_from, updated_before, name="updated")
-    raw = checked_odata_filter(odata_filter)
+    if query.assigned_to is not None:
+        clauses.append(f"assignedTo eq {odata_string(query.assigned_to)}")
+    clauses += range_clauses("createdDateTime", query.created_from, query.created_before, name="created")
+    clauses += range_clauses("lastUpdateDateTime", query.updated_from, query.updated_before, name="updated")
+    raw = checked_odata_filter(query.odata_filter)
     if raw:
         # Balanced (checked above), so the parentheses hold all of it: it can only narrow.
         clauses.append(f"({raw})")
-    params: dict[str, Any] = {"$top": page_top(page_size, GRAPH_MAX_TOP)}
+    params: dict[str, Any] = {"$top": page_top(query.page_size, GRAPH_MAX_TOP)}
     if clauses:
         params["$filter"] = " and ".join(clauses)
-    if include_alerts:
+    if query.include_alerts:
         params["$expand"] = "alerts"
     return params
 
 
-#: ``list_incidents`` arguments that are time bounds: a listing's pieces set them.
-TIME_ARGUMENTS = ("created_from", "created_before", "updated_from", "updated_before")
-
-
 @dataclass(frozen=True, kw_only=True)
 class IncidentListing:
-    """A Graph incident listing: the caller's filters, its window, and the request of each piece.
+    """A Graph incident listing: the query, its window, and the request of each piece.
 
-    Shared by :class:`GraphSecurityApi` and the async hook, which run :meth:`plan` with their own I/O.
+    Run by :func:`~airflow_provider_mtp.api.listing.run_listing` (sync) or
+    :func:`~airflow_provider_mtp.api.listing.arun_listing` (async): one description, two transports.
 
-    :param arguments: the ``list_incidents`` arguments other than the time bounds, checked.
-    :param window: the time bounds.
+    :param query: the listing, checked against Graph's rules.
+    :param path: the collection's path.
+    :param window: the time bounds, the piece the listing plan starts from.
     :param top: ``$top`` of every request.
     """
 
-    arguments: Mapping[str, Any]
+    query: IncidentQuery
+    path: str
     window: Piece
     top: int
 
     @classmethod
-    def build(cls, **arguments: Any) -> IncidentListing:
-        """From :meth:`GraphSecurityApi.list_incidents` arguments, every one checked before any call.
+    def build(cls, query: IncidentQuery, *, version: str = "v1.0") -> IncidentListing:
+        """The listing of ``query``, every field checked before any call.
 
         :raises MTPConfigError: an unknown enum value, a bad time, page size or ``odata_filter``.
         """
-        top = incident_list_params(**arguments)["$top"]
-        bounds = {name: arguments.pop(name, None) for name in TIME_ARGUMENTS}
-        return cls(arguments=arguments, window=incident_window(**bounds), top=top)
+        top = incident_list_params(query)["$top"]
+        return cls(
+            query=query,
+            path=security_path("incidents", version=version),
+            window=incident_window(**{name: getattr(query, name) for name in TIME_BOUNDS}),
+            top=top,
+        )
 
     def plan(self) -> ListingPlan:
         """A fresh plan over the window."""
@@ -196,26 +195,33 @@ class IncidentListing:
 
     def params(self, piece: Piece) -> dict[str, Any]:
         """Query parameters of one piece: the caller's filters and the piece's ranges, no ``$skip``."""
-        return incident_list_params(**self.arguments, **piece.list_arguments())
+        return incident_list_params(self.query.replace(**piece.list_arguments()))
 
-    @staticmethod
-    def page(body: Any, path: str) -> Page:
+    def request(self, piece: Piece) -> ApiRequest:
+        """The request for one piece's single page."""
+        return ApiRequest(method="GET", path=self.path, params=self.params(piece), permission=READ_PERMISSION)
+
+    def page(self, body: Any) -> Page:
         """One reply as a plan's page: incidents normalised; more when Graph sent a next link."""
-        items = [normalised_incident(item) for item in page_items(body, path)]
+        items = [normalised_incident(item) for item in page_items(body, self.path)]
         return Page(items=items, more=bool(body.get("@odata.nextLink")))
+
+    def keeps(self, incident: Mapping[str, Any]) -> bool:
+        """Whether an incident passes the filters applied after fetching (classification, tags)."""
+        return self.query.keeps(incident)
 
 
 class GraphSecurityApi(SecurityApi):
-    """The Graph security API.
+    """The Graph security API, described: every method returns what to send and how to read it.
 
-    :param transport: the transport to the Graph origin (dialect ``graph``).
     :param version: ``v1.0`` or ``beta``.
     """
 
     name = "graph"
+    identity = IDENTITY
+    call_base_path = "/v1.0/security/"
 
-    def __init__(self, *, transport: Transport, version: str = "v1.0") -> None:
-        self.transport = transport
+    def __init__(self, *, version: str = "v1.0") -> None:
         self.version = version
 
     def _path(self, rest: str) -> str:
@@ -226,71 +232,28 @@ class GraphSecurityApi(SecurityApi):
 
     # Incidents ------------------------------------------------------------------------------------
 
-    def list_incidents(
-        self,
-        *,
-        status: Sequence[str] | None = None,
-        severity: Sequence[str] | None = None,
-        assigned_to: str | None = None,
-        created_from: datetime | str | None = None,
-        created_before: datetime | str | None = None,
-        updated_from: datetime | str | None = None,
-        updated_before: datetime | str | None = None,
-        include_alerts: bool = False,
-        page_size: int | None = None,
-        odata_filter: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Incidents matching every given condition, newest first (the service's order).
+    def incident_listing(self, query: IncidentQuery) -> IncidentListing:
+        """Incidents matching every condition of ``query``, newest first (the service's order).
 
-        Arguments are checked before the first call; the calls happen as the iterator is read.
         The window is read in pieces that each fit one page, never by offset, so an incident that
         analysts leave alone is returned even while they update others (see
         :mod:`airflow_provider_mtp.api.listing`); each ``(id, lastUpdateDateTime)`` comes once.
-
-        :param status: any of these statuses.
-        :param severity: any of these severities.
-        :param assigned_to: the owner, exactly.
-        :param created_from: ``createdDateTime ge`` this.
-        :param created_before: ``createdDateTime lt`` this.
-        :param updated_from: ``lastUpdateDateTime ge`` this.
-        :param updated_before: ``lastUpdateDateTime lt`` this.
-        :param include_alerts: ``$expand=alerts``.
-        :param page_size: ``$top``, at most 50.
-        :param odata_filter: one more ``$filter`` clause in Graph names, AND-ed with the rest.
         """
-        listing = IncidentListing.build(
-            status=status,
-            severity=severity,
-            assigned_to=assigned_to,
-            created_from=created_from,
-            created_before=created_before,
-            updated_from=updated_from,
-            updated_before=updated_before,
-            include_alerts=include_alerts,
-            page_size=page_size,
-            odata_filter=odata_filter,
-        )
-        path = self._path("incidents")
+        return IncidentListing.build(query, version=self.version)
 
-        def fetch(piece: Piece) -> Page:
-            body = self.transport.request_json(
-                "GET", path, params=listing.params(piece), permission=READ_PERMISSION
-            )
-            return listing.page(body, path)
-
-        return walk(listing.plan(), fetch)
-
-    def get_incident(self, incident_id: str, *, include_alerts: bool = True) -> dict[str, Any]:
+    def get_incident(self, incident_id: str, *, include_alerts: bool = True) -> Program[dict[str, Any]]:
         """One incident; :class:`~airflow_provider_mtp.errors.MTPNotFoundError` when it does not exist."""
-        params = {"$expand": "alerts"} if include_alerts else None
-        body = self.transport.request_json(
-            "GET", self._incident_path(incident_id), params=params, permission=READ_PERMISSION
+        body = yield ApiRequest(
+            method="GET",
+            path=self._incident_path(incident_id),
+            params={"$expand": "alerts"} if include_alerts else None,
+            permission=READ_PERMISSION,
         )
         return normalised_incident(body)
 
     def update_incident(
-        self, incident_id: str, changes: dict[str, Any], *, comment: str | None = None
-    ) -> dict[str, Any]:
+        self, incident_id: str, changes: Mapping[str, Any], *, comment: str | None = None
+    ) -> Program[dict[str, Any]]:
         """PATCH the fields in ``changes`` (Graph names), then add ``comment`` if given.
 
         The PATCH is safe to retry; the comment is not (Graph adds a second one), so it is sent
@@ -308,27 +271,26 @@ class GraphSecurityApi(SecurityApi):
         path = self._incident_path(incident_id)
         incident: dict[str, Any] | None = None
         if body:
-            incident = normalised_incident(
-                self.transport.request_json("PATCH", path, json=body, permission=WRITE_PERMISSION)
-            )
+            reply = yield ApiRequest(method="PATCH", path=path, json=body, permission=WRITE_PERMISSION)
+            incident = normalised_incident(reply)
         if comment is not None:
-            comments = self.add_incident_comment(incident_id, comment)
+            comments = yield from self.add_incident_comment(incident_id, comment)
             if incident is None:
-                return self.get_incident(incident_id, include_alerts=False)
+                return (yield from self.get_incident(incident_id, include_alerts=False))
             incident["comments"] = comments
         assert incident is not None
         incident.pop("alerts", None)
         return incident
 
-    def add_incident_comment(self, incident_id: str, text: str) -> list[dict[str, Any]]:
+    def add_incident_comment(self, incident_id: str, text: str) -> Program[list[dict[str, Any]]]:
         """POST a comment; every comment of the incident afterwards (Graph returns them all)."""
         body = {
             "@odata.type": "microsoft.graph.security.alertComment",
             "comment": non_blank(text, name="comment"),
         }
-        reply = self.transport.request_json(
-            "POST",
-            self._incident_path(incident_id) + "/comments",
+        reply = yield ApiRequest(
+            method="POST",
+            path=self._incident_path(incident_id) + "/comments",
             json=body,
             idempotent=False,
             permission=WRITE_PERMISSION,
@@ -338,25 +300,27 @@ class GraphSecurityApi(SecurityApi):
 
     # Hunting --------------------------------------------------------------------------------------
 
-    def run_hunting_query(self, query: str, *, timespan: str | None = None) -> HuntingResult:
+    def run_hunting_query(self, query: str, *, timespan: str | None = None) -> Program[Any]:
         """Run KQL with ``runHuntingQuery``; the rows stream as they are read.
 
         :param query: the KQL.
         :param timespan: ISO 8601 ``Timespan`` (``start/end``, ``P1D``, ...); the service defaults
             to 30 days and applies the narrower of it and the query's own time filter.
+        :return: the transport's streamed hunting result (sync or async).
         """
         body: dict[str, Any] = {"Query": non_blank(query, name="query")}
         if timespan is not None:
             body["Timespan"] = non_blank(timespan, name="timespan")
-        return self.transport.fetch(
-            "POST",
-            self._path("runHuntingQuery"),
+        result = yield ApiRequest(
+            method="POST",
+            path=self._path("runHuntingQuery"),
             json=body,
-            consume=HuntingResult.from_response,
             idempotent=True,  # a read: running it twice costs quota, changes nothing
             permission=HUNT_PERMISSION,
             query=query,
+            reply="hunting",
         )
+        return result
 
 
 def graph_changes(changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,9 @@ other filters, with ``$top`` at the back end's maximum and no ``$skip``. A piece
 there is no more (Graph: no ``@odata.nextLink``; legacy: fewer than ``$top`` items) is complete.
 A piece whose page is full is split into smaller pieces at values seen on that page, and they are
 asked for in turn. Sans-I/O: :class:`ListingPlan` says which piece to ask for and learns from each
-page; :func:`walk` and :func:`awalk` run it with a sync or an async fetch, so the Graph and legacy
-back ends and the async hook share one algorithm.
+page; a back end describes each piece's request and reads its reply (:class:`IncidentPages`), and
+:func:`run_listing` and :func:`arun_listing` run it with a sync or an async transport, so both
+back ends and both hooks share one algorithm.
 
 Why it cannot skip
 ------------------
@@ -66,12 +67,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
+from airflow_provider_mtp.api.request import ApiRequest
 from airflow_provider_mtp.common.ticks import format_ticks, timestamp_ticks
 from airflow_provider_mtp.errors import MTPServiceError
 
-__all__ = ["MAX_CALLS", "ListingPlan", "Page", "Piece", "awalk", "walk"]
+__all__ = [
+    "MAX_CALLS",
+    "IncidentPages",
+    "ListingPlan",
+    "Page",
+    "Piece",
+    "arun_listing",
+    "awalk",
+    "run_listing",
+    "walk",
+]
 
 #: The time fields a piece bounds.
 Axis = Literal["createdDateTime", "lastUpdateDateTime"]
@@ -404,3 +416,48 @@ async def awalk(
     while (piece := plan.next_piece()) is not None:
         for item in plan.receive(await fetch(piece)):
             yield item
+
+
+class IncidentPages(Protocol):
+    """A back end's description of one incident listing: what to ask for each piece, how to read it."""
+
+    def plan(self) -> ListingPlan:
+        """A fresh plan over the listing's window."""
+
+    def request(self, piece: Piece) -> ApiRequest:
+        """The request for one piece's single page."""
+
+    def page(self, body: Any) -> Page:
+        """One decoded reply as the plan's page (items in the Graph shape, none filtered out yet)."""
+
+    def keeps(self, incident: Mapping[str, Any]) -> bool:
+        """Whether an incident passes the filters applied after fetching."""
+
+
+def run_listing(listing: IncidentPages, send: Callable[[ApiRequest], Any]) -> Iterator[dict[str, Any]]:
+    """A listing's incidents with a sync ``send`` (a transport's), a page at a time as you iterate.
+
+    :param listing: the back end's description.
+    :param send: sends one request and returns its decoded reply.
+    """
+    for incident in walk(listing.plan(), lambda piece: listing.page(send(listing.request(piece)))):
+        # Filtered after the plan saw the whole page: whether a piece fits is the raw page's length.
+        if listing.keeps(incident):
+            yield incident
+
+
+async def arun_listing(
+    listing: IncidentPages, send: Callable[[ApiRequest], Awaitable[Any]]
+) -> AsyncIterator[dict[str, Any]]:
+    """The same listing with an async ``send``.
+
+    :param listing: the back end's description.
+    :param send: sends one request and returns its decoded reply.
+    """
+
+    async def fetch(piece: Piece) -> Page:
+        return listing.page(await send(listing.request(piece)))
+
+    async for incident in awalk(listing.plan(), fetch):
+        if listing.keeps(incident):
+            yield incident

@@ -19,7 +19,7 @@ from typing import Any
 import ijson
 import requests
 
-from airflow_provider_mtp.api.transport import ReplyCutOff
+from airflow_provider_mtp.error_replies import ReplyCutOff
 from airflow_provider_mtp.errors import MTPServiceError
 
 __all__ = ["HuntingResult", "incident_key"]
@@ -231,15 +231,7 @@ class HuntingResult:
     def _start(self) -> None:
         assert self._response is not None
         self._chunks = self._response.iter_content(chunk_size=self._chunk_size)
-        self._parsers = [
-            _Parser(role=role, prefix=prefix)
-            for role, prefixes in (
-                ("rows", _ROW_PREFIXES),
-                ("schema", _SCHEMA_PREFIXES),
-                ("stats", _STATS_PREFIXES),
-            )
-            for prefix in prefixes
-        ]
+        self._parsers = new_parsers()
 
     def _feed(self) -> None:
         """Parse one more chunk; the end of the body finishes (and validates) the document."""
@@ -248,6 +240,13 @@ class HuntingResult:
         assert self._chunks is not None
         try:
             chunk = next(self._chunks, None)
+        except (requests.exceptions.RequestException, OSError, ValueError) as exc:
+            raise ReplyCutOff(f"the connection dropped: {type(exc).__name__}") from exc
+        self._parse(chunk)
+
+    def _parse(self, chunk: bytes | None) -> None:
+        """Feed one chunk (``None`` at the end of the body) to the parsers; no I/O."""
+        try:
             if chunk is None:
                 self._eof = True
                 for parser in self._parsers:
@@ -258,8 +257,8 @@ class HuntingResult:
                     parser.coroutine.send(chunk)
         except ijson.JSONError as exc:
             raise ReplyCutOff(f"the body is not whole JSON: {str(exc).splitlines()[0]}") from exc
-        except (requests.exceptions.RequestException, OSError, ValueError) as exc:
-            raise ReplyCutOff(f"the connection dropped: {type(exc).__name__}") from exc
+        except ValueError as exc:
+            raise ReplyCutOff(f"the body is not whole JSON: {type(exc).__name__}") from exc
         self._collect()
 
     def _collect(self) -> None:
@@ -298,6 +297,19 @@ class HuntingResult:
             if parser.role not in done
             and not (parser.role == "rows" and row_prefix not in (None, parser.prefix))
         ]
+
+
+def new_parsers() -> list[_Parser]:
+    """One parser per spelling of each part (rows, schema, stats); shared with the async result."""
+    return [
+        _Parser(role=role, prefix=prefix)
+        for role, prefixes in (
+            ("rows", _ROW_PREFIXES),
+            ("schema", _SCHEMA_PREFIXES),
+            ("stats", _STATS_PREFIXES),
+        )
+        for prefix in prefixes
+    ]
 
 
 class _Parser:

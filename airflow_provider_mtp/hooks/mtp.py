@@ -15,9 +15,8 @@ from airflow_provider_mtp.errors import MTPConfigError, MTPError
 from airflow_provider_mtp.redact import mask_secrets
 
 if TYPE_CHECKING:
-    import requests
-
     from airflow_provider_mtp.api.base import SecurityApi, TokenSource
+    from airflow_provider_mtp.api.client import SecurityClient
     from airflow_provider_mtp.api.incident_query import IncidentQuery
     from airflow_provider_mtp.api.models import HuntingResult
     from airflow_provider_mtp.api.session import ProviderSession
@@ -44,8 +43,6 @@ NEEDED_PERMISSIONS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
 #: The longest throttling wait a hook sleeps through unless told otherwise.
 DEFAULT_MAX_WAIT_S = 60.0
 API_NAMES = {"graph": "Microsoft Graph", "legacy": "Microsoft Threat Protection"}
-#: Where a relative path given to :meth:`MTPHook.call` goes, per back end.
-CALL_BASE_PATHS = {"graph": "/v1.0/security/", "legacy": "/api/"}
 #: The methods :meth:`MTPHook.call` sends.
 CALL_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 #: Comments the hook sends: the operators' own limit plus room for the marker they append.
@@ -123,6 +120,19 @@ class MTPHook(BaseHook):
         return get_token_source(self.settings, self.session)
 
     @cached_property
+    def backend(self) -> SecurityApi:
+        """The back end the connection names: a description of its calls, with no I/O."""
+        from airflow_provider_mtp.api.graph import GraphSecurityApi
+        from airflow_provider_mtp.api.legacy import LegacyMtpApi
+
+        settings = self.settings
+        if settings.api == "graph":
+            return GraphSecurityApi()
+        # tenantId comes from the token's tid claim, as Graph's does: the connection may name the
+        # tenant by a domain (contoso.onmicrosoft.com), and managed identity names none.
+        return LegacyMtpApi(portal=settings.cloud.portal, tenant=self._token_tenant)
+
+    @cached_property
     def transport(self) -> Transport:
         """Authenticated, retrying calls to the back end's origin (shared by :attr:`client` and :meth:`call`)."""
         from airflow_provider_mtp.api.transport import Transport
@@ -132,45 +142,43 @@ class MTPHook(BaseHook):
             origin=settings.api_origin,
             tokens=self.tokens,
             session=self.session,
-            dialect="graph" if settings.api == "graph" else "legacy",
+            identity=self.backend.identity,
             allowed_hosts=settings.allowed_hosts,
             timeout=settings.timeouts,
             max_wait=DEFAULT_MAX_WAIT_S if self.max_wait is None else float(self.max_wait),
         )
 
     @cached_property
-    def client(self) -> SecurityApi:
-        """The back end the connection names, speaking the Graph shape."""
-        from airflow_provider_mtp.api.graph import GraphSecurityApi
-        from airflow_provider_mtp.api.legacy import LegacyMtpApi
+    def client(self) -> SecurityClient:
+        """The back end run over the sync transport, speaking the Graph shape."""
+        from airflow_provider_mtp.api.client import SecurityClient
 
-        settings = self.settings
-        transport = self.transport
-        if settings.api == "graph":
-            return GraphSecurityApi(transport=transport)
-        # tenantId comes from the token's tid claim, as Graph's does: the connection may name the
-        # tenant by a domain (contoso.onmicrosoft.com), and managed identity names none.
-        return LegacyMtpApi(transport=transport, portal=settings.cloud.portal)
+        return SecurityClient(api=self.backend, transport=self.transport)
 
-    def get_conn(self) -> SecurityApi:
+    def get_conn(self) -> SecurityClient:
         """The back-end client (Airflow's generic accessor)."""
         return self.client
 
     def close(self) -> None:
-        """Close the back end and the hook's HTTP session (its pooled connections); idempotent.
+        """Close the hook's HTTP session (its pooled connections); idempotent.
 
         The hook stays usable: a later call opens a new session. ``with MTPHook() as hook:``
         closes it on leaving the block.
         """
         built = vars(self)  # only what was built: closing must not open a session first
-        client = built.pop("client", None)
-        built.pop("transport", None)
-        built.pop("tokens", None)
+        for name in ("client", "transport", "tokens", "backend", "_tenant"):
+            built.pop(name, None)
         session = built.pop("session", None)
-        if client is not None:
-            client.close()
         if session is not None:
             session.close()
+
+    def _token_tenant(self) -> str | None:
+        """The directory id in the access token's ``tid`` claim, read once per hook."""
+        if "_tenant" not in vars(self):
+            from airflow_provider_mtp.api.legacy import token_tenant
+
+            self._tenant = token_tenant(self.tokens.token())
+        return self._tenant
 
     def __enter__(self) -> MTPHook:
         return self
@@ -197,30 +205,14 @@ class MTPHook(BaseHook):
         """
         from airflow_provider_mtp.api.incident_query import IncidentQuery
 
-        checked = IncidentQuery.of(query, **filters)
-        arguments = checked.to_json()
-        for local in ("classification", "tags"):
-            arguments.pop(local)
-        for incident in self.client.list_incidents(**arguments):
-            if checked.keeps(incident):
-                yield incident
+        yield from self.client.list_incidents(IncidentQuery.of(query, **filters))
 
     def check_incident_query(self, query: IncidentQuery) -> None:
         """Check ``query`` against the rules of the connection's back end, with no call to the service.
 
         :raises MTPConfigError: a value this back end does not accept (an enum spelling, a time).
         """
-        arguments = query.to_json()
-        for local in ("classification", "tags"):
-            arguments.pop(local)
-        if self.settings.api == "graph":
-            from airflow_provider_mtp.api.graph import IncidentListing
-
-            IncidentListing.build(**arguments)
-        else:
-            from airflow_provider_mtp.api.legacy import incident_list_query
-
-            incident_list_query(**arguments)
+        self.backend.incident_listing(query)
 
     def get_incident(self, incident_id: str | int, *, include_alerts: bool = True) -> dict[str, Any]:
         """One incident in the Graph shape; :class:`~airflow_provider_mtp.errors.MTPNotFoundError` if unknown.
@@ -254,20 +246,15 @@ class MTPHook(BaseHook):
         :param comment: a comment to add. Not idempotent: the service adds it again if called again.
         :return: the updated incident in the Graph shape.
         """
-        from airflow_provider_mtp.api.mapping import graph_update_body
-
-        try:
-            changes = graph_update_body(
-                status=status,
-                assigned_to=assigned_to,
-                classification=classification,
-                determination=determination,
-                tags=incident_limits.check_tags(tags) if tags is not None else None,
-            )
-            if comment is not None:
-                incident_limits.check_comment(comment, limit=_HOOK_COMMENT_LIMIT)
-        except ValueError as exc:
-            raise MTPConfigError(f"update_incident({incident_id!r}): {exc}") from exc
+        changes = incident_changes(
+            incident_id,
+            status=status,
+            assigned_to=assigned_to,
+            classification=classification,
+            determination=determination,
+            tags=tags,
+            comment=comment,
+        )
         return self.client.update_incident(str(incident_id), changes, comment=comment)
 
     def add_incident_comment(self, incident_id: str | int, text: str) -> list[dict[str, Any]]:
@@ -277,10 +264,7 @@ class MTPHook(BaseHook):
         :param text: the comment, at most about 30,000 characters
             (:data:`~airflow_provider_mtp.api.incident_limits.MAX_COMMENT_CHARS`).
         """
-        try:
-            incident_limits.check_comment(text, name="text", limit=_HOOK_COMMENT_LIMIT)
-        except ValueError as exc:
-            raise MTPConfigError(f"add_incident_comment({incident_id!r}): {exc}") from exc
+        checked_comment(incident_id, text)
         return self.client.add_incident_comment(str(incident_id), text)
 
     # Hunting
@@ -316,7 +300,7 @@ class MTPHook(BaseHook):
                     ...
 
         A relative ``path`` goes under ``/v1.0/security/`` on Graph and under ``/api/`` on the
-        legacy API (:data:`CALL_BASE_PATHS`); a path starting with ``/`` is taken from the API's
+        legacy API (the back end's ``call_base_path``); a path starting with ``/`` is taken from the API's
         origin as it is (``/beta/security/...``, ``/v1.0/...``). An absolute URL is accepted only on
         the API's own host: the token is never sent elsewhere. Replies come back as the service
         sends them (Graph's own shape, no mapping between the two APIs).
@@ -360,14 +344,18 @@ class MTPHook(BaseHook):
         target = self._call_target(path)
         if paginate:
             return self._call_pages(target, params, permission)
-        return self.transport.fetch(
-            verb,
-            target,
-            consume=_reply_body,
-            params=params,
-            json=json,
-            idempotent=verb == "GET" if idempotent is None else bool(idempotent),
-            permission=permission,
+        from airflow_provider_mtp.api.request import ApiRequest
+
+        return self.transport.send(
+            ApiRequest(
+                method=verb,
+                path=target,
+                params=params,
+                json=json,
+                idempotent=verb == "GET" if idempotent is None else bool(idempotent),
+                permission=permission,
+                reply="body",
+            )
         )
 
     def _call_target(self, path: str) -> str:
@@ -397,7 +385,7 @@ class MTPHook(BaseHook):
             return path
         if path.startswith("/"):
             return path
-        return CALL_BASE_PATHS[self.settings.api] + path
+        return self.backend.call_base_path + path
 
     def _call_pages(
         self, path: str, params: Mapping[str, Any] | None, permission: str | None
@@ -433,23 +421,46 @@ class MTPHook(BaseHook):
         return True, message
 
 
-def as_list(value: str | Sequence[str] | None) -> list[str] | None:
-    """One value or several, as a list (``None`` stays ``None``); shared with the async hook."""
-    if value is None:
-        return None
-    return [value] if isinstance(value, str) else list(value)
+def incident_changes(
+    incident_id: str | int,
+    *,
+    status: str | None = None,
+    assigned_to: str | None = None,
+    classification: str | None = None,
+    determination: str | None = None,
+    tags: Sequence[str] | None = None,
+    comment: str | None = None,
+) -> dict[str, Any]:
+    """The Graph-named changes of an ``update_incident`` call, checked before any call (both hooks).
 
+    :raises MTPConfigError: an unknown value, too many or too long tags, too long a comment.
+    """
+    from airflow_provider_mtp.api.mapping import graph_update_body
 
-def _reply_body(response: requests.Response) -> Any:
-    """A 2xx reply's body, read inside the retry loop: JSON decoded, other text as text, ``None`` if empty."""
     try:
-        if not response.content:
-            return None
-        if "json" in response.headers.get("Content-Type", "").lower():
-            return response.json()
-        return response.text
-    finally:
-        response.close()
+        changes = graph_update_body(
+            status=status,
+            assigned_to=assigned_to,
+            classification=classification,
+            determination=determination,
+            tags=incident_limits.check_tags(tags) if tags is not None else None,
+        )
+        if comment is not None:
+            incident_limits.check_comment(comment, limit=_HOOK_COMMENT_LIMIT)
+    except ValueError as exc:
+        raise MTPConfigError(f"update_incident({incident_id!r}): {exc}") from exc
+    return changes
+
+
+def checked_comment(incident_id: str | int, text: str) -> None:
+    """Refuse a comment the service would refuse (blank, too long), before any call (both hooks).
+
+    :raises MTPConfigError: the comment is not a non-blank string within the limit.
+    """
+    try:
+        incident_limits.check_comment(text, name="text", limit=_HOOK_COMMENT_LIMIT)
+    except ValueError as exc:
+        raise MTPConfigError(f"add_incident_comment({incident_id!r}): {exc}") from exc
 
 
 def _token_permissions(token: str) -> set[str]:

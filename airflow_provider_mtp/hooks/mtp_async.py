@@ -1,71 +1,54 @@
-"""MTPAsyncHook: the incident listing for triggers, on aiohttp, with the process's token cache.
+"""MTPAsyncHook: Defender XDR incidents and hunting for triggers and other async code, on aiohttp.
 
-A trigger polls from the triggerer's event loop, which must never block. This hook does the
-same calls as :class:`~airflow_provider_mtp.hooks.mtp.MTPHook` with aiohttp, and shares with it
-everything that is not I/O, so both hooks ask the same questions and fail the same way:
+A trigger polls from the triggerer's event loop, which must never block. This hook is the twin of
+:class:`~airflow_provider_mtp.hooks.mtp.MTPHook` and holds no API knowledge either: it reads the
+connection, picks the same back end (:mod:`airflow_provider_mtp.api.graph` or
+:mod:`airflow_provider_mtp.api.legacy`) and runs its descriptions with the aiohttp transport
+(:class:`~airflow_provider_mtp.api.client.AsyncSecurityClient`), under the same rules as the sync
+hook (:class:`~airflow_provider_mtp.api.call_rules.CallRules`). So both hooks ask the same questions
+and fail the same way:
 
 * the connection is read with ``BaseHook.aget_connection`` and ``Connection.aextra_dejson``
   (the sync accessors deadlock inside an event loop before Airflow 3.3.2) and validated by
   :class:`~airflow_provider_mtp.settings.ConnectionSettings`;
 * tokens come from the same process-wide msal cache (:func:`airflow_provider_mtp.auth.get_token_source`),
   called through ``asyncio.to_thread``: msal is synchronous, and a token request may wait on
-  another thread's;
-* query parameters, paths and the legacy-to-Graph mapping come from ``api/graph.py``,
-  ``api/legacy.py`` and ``api/mapping.py``;
-* URL checks, retry rules and waits, and the error messages come from
-  :class:`~airflow_provider_mtp.api.transport.Transport`, which :class:`_AsyncTransport` extends
-  with an aiohttp request loop.
+  another thread's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import ssl
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import tenacity
-import yarl
 from airflow.sdk import BaseHook
 
-from airflow_provider_mtp.api import graph, legacy, mapping
-from airflow_provider_mtp.api.listing import Page, Piece, awalk
 from airflow_provider_mtp.api.session import USER_AGENT, ssl_context
-from airflow_provider_mtp.api.transport import (
-    PendingCall,
-    Retryable,
-    ServiceError,
-    Transport,
-    untrusted_certificate_error,
-)
 from airflow_provider_mtp.errors import MTPConfigError
+from airflow_provider_mtp.hooks.mtp import checked_comment, incident_changes
 from airflow_provider_mtp.off_loop import import_module
 
 if TYPE_CHECKING:
     import requests
 
+    from airflow_provider_mtp.api.base import SecurityApi
+    from airflow_provider_mtp.api.client import AsyncSecurityClient
     from airflow_provider_mtp.api.incident_query import IncidentQuery
+    from airflow_provider_mtp.api.transport_async import AsyncHuntingResult, AsyncTransport
     from airflow_provider_mtp.settings import ConnectionSettings
-
-#: What reading a 2xx body raises when the connection drops mid-way or the bytes are not JSON.
-_BODY_ERRORS: tuple[type[BaseException], ...] = (
-    aiohttp.ClientPayloadError,
-    aiohttp.ClientConnectionError,
-    TimeoutError,
-    ValueError,  # json.JSONDecodeError, UnicodeDecodeError
-)
 
 
 class MTPAsyncHook(BaseHook):
-    """Defender XDR incidents for triggers and other async code; the twin of ``MTPHook``.
+    """Defender XDR incidents and advanced hunting for async code; the twin of ``MTPHook``.
 
-    Lists and reads incidents in the Graph shape on either back end, with the same arguments,
-    retries and errors as :class:`~airflow_provider_mtp.hooks.mtp.MTPHook`. One aiohttp session
-    per hook, opened on first use; close it with :meth:`close` or ``async with``.
+    Lists, reads and updates incidents in the Graph shape and runs hunting queries on either back
+    end, with the same arguments, retries and errors as :class:`~airflow_provider_mtp.hooks.mtp.MTPHook`.
+    One aiohttp session per hook, opened on first use; close it with :meth:`close` or ``async with``.
 
     :param mtp_conn_id: the ``mtp`` connection to use.
     :param api: ``graph`` or ``legacy`` to override the connection's back end.
@@ -83,8 +66,9 @@ class MTPAsyncHook(BaseHook):
         self.mtp_conn_id = mtp_conn_id
         self.api = api
         self._settings: ConnectionSettings | None = None
-        self._transport: _AsyncTransport | None = None
-        self._tenant_id: str | None = None
+        self._client: AsyncSecurityClient | None = None
+        # msal's token calls go through a requests session of their own.
+        self._token_session: requests.Session | None = None
         # Built on first use: two coroutines starting together must not open two sessions.
         self._opening: asyncio.Lock | None = None
 
@@ -98,11 +82,13 @@ class MTPAsyncHook(BaseHook):
 
     async def close(self) -> None:
         """Close the hook's sessions; the next call opens new ones."""
-        transport, self._transport = self._transport, None
-        if transport is not None:
-            await transport.client.close()
-            # The requests session only carries msal's token calls; it holds no open I/O of ours.
-            transport.session.close()
+        client, self._client = self._client, None
+        session, self._token_session = self._token_session, None
+        if client is not None:
+            await client.transport.close()
+        if session is not None:
+            # It only carries msal's token calls; it holds no open I/O of ours.
+            session.close()
 
     # Connection and transport, built on first use.
     async def get_settings(self) -> ConnectionSettings:
@@ -126,17 +112,22 @@ class MTPAsyncHook(BaseHook):
             self._settings = settings
         return self._settings
 
-    async def _get_transport(self) -> _AsyncTransport:
-        if self._transport is None:
+    async def get_client(self) -> AsyncSecurityClient:
+        """The connection's back end over the aiohttp transport, built on first use."""
+        if self._client is None:
             if self._opening is None:
                 self._opening = asyncio.Lock()
             async with self._opening:
-                if self._transport is None:
-                    self._transport = await self._open_transport()
-        return self._transport
+                if self._client is None:
+                    self._client = await self._open_client()
+        return self._client
 
-    async def _open_transport(self) -> _AsyncTransport:
+    async def _open_client(self) -> AsyncSecurityClient:
+        from airflow_provider_mtp.api.client import AsyncSecurityClient
+        from airflow_provider_mtp.api.graph import GraphSecurityApi
+        from airflow_provider_mtp.api.legacy import LegacyMtpApi, token_tenant
         from airflow_provider_mtp.api.session import ProviderSession
+        from airflow_provider_mtp.api.transport_async import AsyncTransport
 
         auth = await import_module("airflow_provider_mtp.auth")
         settings = await self.get_settings()
@@ -152,30 +143,31 @@ class MTPAsyncHook(BaseHook):
             ca_bundle=settings.ca_bundle, proxy=settings.proxy, timeout=settings.timeouts
         )
         tokens = await asyncio.to_thread(auth.get_token_source, settings, session)
+        backend: SecurityApi = GraphSecurityApi()
+        if settings.api != "graph":
+            # The directory id for legacy incidents: the token's tid claim, as the sync hook reads it.
+            tenant = token_tenant(await asyncio.to_thread(tokens.token))
+            backend = LegacyMtpApi(portal=settings.cloud.portal, tenant=lambda: tenant)
         connect, read = settings.timeouts
-        client = aiohttp.ClientSession(
-            headers={"User-Agent": USER_AGENT},
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read),
-            # Like requests: proxies from the environment apply unless the connection names one.
-            trust_env=True,
-        )
-        return _AsyncTransport(
-            client=client,
+        transport = AsyncTransport(
+            client=aiohttp.ClientSession(
+                headers={"User-Agent": USER_AGENT},
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read),
+                # Like requests: proxies from the environment apply unless the connection names one.
+                trust_env=True,
+            ),
             ssl_context=context,
             proxy=settings.proxy,
             origin=settings.api_origin,
             tokens=tokens,
-            session=session,
-            dialect="graph" if settings.api == "graph" else "legacy",
+            identity=backend.identity,
             allowed_hosts=settings.allowed_hosts,
-            timeout=settings.timeouts,
         )
+        self._token_session = session
+        return AsyncSecurityClient(api=backend, transport=transport)
 
-    async def _tenant(self, transport: _AsyncTransport) -> str | None:
-        """The directory id for legacy incidents: the token's ``tid``, as the sync hook reads it."""
-        if self._tenant_id is None:
-            self._tenant_id = legacy.token_tenant(await transport.atoken())
-        return self._tenant_id
+    async def _get_transport(self) -> AsyncTransport:
+        return (await self.get_client()).transport
 
     # Incidents
     async def list_incidents(
@@ -195,45 +187,9 @@ class MTPAsyncHook(BaseHook):
         from airflow_provider_mtp.api.incident_query import IncidentQuery
 
         checked = IncidentQuery.of(query, **filters)
-        arguments = checked.to_json()
-        for local in ("classification", "tags"):
-            arguments.pop(local)
-        settings = await self.get_settings()
-        # The same pieces as the sync back ends ask for (api/listing.py): never offset paging.
-        if settings.api == "graph":
-            listing = graph.IncidentListing.build(**arguments)
-            transport = await self._get_transport()
-            path = graph.security_path("incidents")
-
-            async def graph_page(piece: Piece) -> Page:
-                body = await transport.aget_json(
-                    path, params=listing.params(piece), permission=graph.READ_PERMISSION
-                )
-                return listing.page(body, path)
-
-            async for incident in awalk(listing.plan(), graph_page):
-                if checked.keeps(incident):
-                    yield incident
-            return
-        legacy_listing = legacy.incident_list_query(**arguments)
-        transport = await self._get_transport()
-        tenant_id = await self._tenant(transport)
-
-        def to_graph(item: Mapping[str, Any]) -> dict[str, Any]:
-            return mapping.incident_to_graph(
-                item, tenant_id=tenant_id, portal=settings.cloud.portal, include_alerts=legacy_listing.include_alerts
-            )
-
-        async def legacy_page(piece: Piece) -> Page:
-            body = await transport.aget_json(
-                legacy.INCIDENTS_PATH, params=legacy_listing.piece_params(piece), permission=legacy.READ_PERMISSION
-            )
-            return legacy_listing.page(body, to_graph)
-
-        async for incident in awalk(legacy_listing.plan(), legacy_page):
-            # Filtered after the plan saw the whole page: whether a piece fits is the raw page's length.
-            if legacy_listing.keeps(incident) and checked.keeps(incident):
-                yield incident
+        client = await self.get_client()
+        async for incident in client.list_incidents(checked):
+            yield incident
 
     async def get_incident(self, incident_id: str | int, *, include_alerts: bool = True) -> dict[str, Any]:
         """One incident in the Graph shape; :class:`~airflow_provider_mtp.errors.MTPNotFoundError` if unknown.
@@ -241,137 +197,64 @@ class MTPAsyncHook(BaseHook):
         :param incident_id: the incident id.
         :param include_alerts: embed its alerts.
         """
-        transport = await self._get_transport()
-        if transport.dialect == "graph":
-            body = await transport.aget_json(
-                graph.incident_path(incident_id),
-                params={"$expand": "alerts"} if include_alerts else None,
-                permission=graph.READ_PERMISSION,
-            )
-            return graph.normalised_incident(body)
-        body = await transport.aget_json(
-            f"{legacy.INCIDENTS_PATH}/{legacy.legacy_id(incident_id)}", permission=legacy.READ_PERMISSION
-        )
-        return mapping.incident_to_graph(
-            body,
-            tenant_id=await self._tenant(transport),
-            portal=(await self.get_settings()).cloud.portal,
-            include_alerts=include_alerts,
-        )
+        client = await self.get_client()
+        return await client.get_incident(str(incident_id), include_alerts=include_alerts)
 
-
-class _AsyncTransport(Transport):
-    """The sync transport's rules with an aiohttp request loop: the reads a trigger needs.
-
-    URL and ``@odata.nextLink`` checks, the retry predicate, the waits (``Retry-After``, quota
-    reset in the body, backoff with jitter), the 401 refresh and every error message are the
-    inherited ones; only sending and reading differ. Only idempotent ``GET`` calls are offered:
-    writes happen on workers, through the sync hook.
-
-    :param client: the hook's aiohttp session.
-    :param ssl_context: verifies the API host (the connection's ``ca_bundle``).
-    :param proxy: proxy URL for the API calls; ``None`` leaves environment proxies in effect.
-    :param asleep: how to wait between attempts (tests pass a fake).
-    :param kwargs: :class:`~airflow_provider_mtp.api.transport.Transport`'s arguments; its
-        ``session`` is the one msal sends token requests through.
-    """
-
-    def __init__(
+    async def update_incident(
         self,
+        incident_id: str | int,
         *,
-        client: aiohttp.ClientSession,
-        ssl_context: ssl.SSLContext,
-        proxy: str | None,
-        asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.client = client
-        self.ssl_context = ssl_context
-        self.proxy = proxy
-        self.asleep = asleep
+        status: str | None = None,
+        assigned_to: str | None = None,
+        classification: str | None = None,
+        determination: str | None = None,
+        tags: Sequence[str] | None = None,
+        comment: str | None = None,
+    ) -> dict[str, Any]:
+        """Change an incident; the same arguments, checks and calls as :meth:`MTPHook.update_incident
+        <airflow_provider_mtp.hooks.mtp.MTPHook.update_incident>`.
 
-    async def atoken(self) -> str:
-        """A token from the process-wide msal cache, fetched on a thread (msal blocks)."""
-        return await asyncio.to_thread(self.tokens.token)
-
-    async def aget_json(
-        self, path_or_url: str, *, params: Mapping[str, Any] | None = None, permission: str | None = None
-    ) -> Any:
-        """``GET`` with retries; the decoded JSON body, or an :class:`~airflow_provider_mtp.errors.MTPError`.
-
-        :param path_or_url: a path under the origin, or an absolute URL on an allowed host.
-        :param params: query parameters.
-        :param permission: the permission named in a 403 when the service names none.
+        :param incident_id: the incident id.
+        :param status: ``active``, ``inProgress``, ``resolved`` or ``redirected``.
+        :param assigned_to: the new assignee; ``""`` unassigns.
+        :param classification: e.g. ``truePositive``, ``falsePositive``.
+        :param determination: e.g. ``malware``, ``phishing``.
+        :param tags: the incident's custom tags, replacing the current ones.
+        :param comment: a comment to add. Not idempotent: the service adds it again if called again.
+        :return: the updated incident in the Graph shape.
         """
-        call = PendingCall(
-            method="GET",
-            url=self._resolve(path_or_url),
-            params=params,
-            json=None,
-            idempotent=True,
-            permission=permission,
-            consume=_read_by_aiohttp,
+        changes = incident_changes(
+            incident_id,
+            status=status,
+            assigned_to=assigned_to,
+            classification=classification,
+            determination=determination,
+            tags=tags,
+            comment=comment,
         )
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception_type(Retryable),
-            before_sleep=lambda state: self._log_retry(call, state),
-            sleep=self.asleep,
-            reraise=True,
-        )
-        try:
-            return await retrying(self._aattempt, call)
-        except Retryable as exc:
-            raise self._exhausted(call, exc) from exc.__cause__
+        client = await self.get_client()
+        return await client.update_incident(str(incident_id), changes, comment=comment)
 
-    async def _aattempt(self, call: PendingCall) -> Any:
-        response = await self._asend_authenticated(call)
-        async with response:
-            if not 200 <= response.status < 300:
-                self._fail(call, await _service_error(response))
-            try:
-                return json.loads(await response.read())
-            except _BODY_ERRORS as exc:
-                # Every call here is a GET: a reply cut off mid-way is safe to ask for again.
-                raise Retryable(
-                    f"reply cut off or malformed ({type(exc).__name__})", kind="connection"
-                ) from exc
+    async def add_incident_comment(self, incident_id: str | int, text: str) -> list[dict[str, Any]]:
+        """Add a comment; every comment of the incident afterwards.
 
-    async def _asend_authenticated(self, call: PendingCall) -> aiohttp.ClientResponse:
-        token = await self.atoken()
-        response = await self._asend(call, token)
-        if response.status != 401:
-            return response
-        async with response:
-            self._token_refused(call, await _service_error(response))
-        await asyncio.to_thread(self.tokens.invalidate, token)
-        response = await self._asend(call, await self.atoken())
-        if response.status == 401:
-            async with response:
-                raise self._auth_error(call, await _service_error(response))
-        return response
+        :param incident_id: the incident id.
+        :param text: the comment.
+        """
+        checked_comment(incident_id, text)
+        client = await self.get_client()
+        return await client.add_incident_comment(str(incident_id), text)
 
-    async def _asend(self, call: PendingCall, token: str) -> aiohttp.ClientResponse:
-        try:
-            return await self.client.request(
-                call.method,
-                # encoded=True: a next link is followed exactly as the service wrote it.
-                yarl.URL(call.url, encoded=True),
-                params=call.params,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                ssl=self.ssl_context,
-                proxy=self.proxy,
-                # A redirect could carry the token elsewhere; the APIs do not redirect these calls.
-                allow_redirects=False,
-            )
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise untrusted_certificate_error(call.url, type(exc).__name__) from exc
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise self._connection_failure(call, exc, sent=False) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise self._connection_failure(call, exc, sent=True) from exc
+    # Hunting
+    async def run_hunting_query(self, query: str, *, timespan: str | None = None) -> AsyncHuntingResult:
+        """Run advanced-hunting KQL; ``async for row in result.rows`` streams the rows (once).
+
+        :param query: the KQL.
+        :param timespan: Graph only: an ISO 8601 interval or duration; on the legacy API put the
+            time bounds in the KQL.
+        """
+        client = await self.get_client()
+        return await client.run_hunting_query(query, timespan=timespan)
 
 
 async def _aextra(conn: Any) -> Mapping[str, Any]:
@@ -389,17 +272,3 @@ async def _aextra(conn: Any) -> Mapping[str, Any]:
     parsed = json.loads(conn.extra) if conn.extra else {}
     await amask_secret(parsed)
     return parsed if isinstance(parsed, dict) else {}
-
-
-async def _service_error(response: aiohttp.ClientResponse) -> ServiceError:
-    """An error reply as the sync transport reads it; a body that cannot be read counts as empty."""
-    try:
-        text = await response.text(errors="replace")
-    except _BODY_ERRORS:
-        text = ""
-    return ServiceError.from_reply(status=response.status, headers=response.headers, text=text)
-
-
-def _read_by_aiohttp(response: requests.Response) -> Any:
-    """A sync transport's ``consume``; never called here, as the async loop reads replies itself."""
-    raise NotImplementedError("the async transport reads replies with aiohttp")

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_mtp.api.graph import GraphSecurityApi
-from airflow_provider_mtp.api.odata import odata_datetime
-from airflow_provider_mtp.api.legacy import LegacyMtpApi
+from airflow_provider_mtp.api.client import SecurityClient
 from airflow_provider_mtp.api.models import HuntingResult, incident_key
+from airflow_provider_mtp.api.odata import odata_datetime
 from airflow_provider_mtp.api.transport import ReplyCutOff
 from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.errors import MTPConfigError, MTPServiceError
@@ -40,7 +39,7 @@ def _close_sessions() -> Iterator[None]:
 
 
 @pytest.fixture
-def apis(emulator: DefenderEmulator) -> dict[str, GraphSecurityApi | LegacyMtpApi]:
+def apis(emulator: DefenderEmulator) -> dict[str, SecurityClient]:
     return {dialect: make_api(emulator, dialect) for dialect in ("graph", "legacy")}
 
 
@@ -55,7 +54,7 @@ def _through_legacy(key: str, value: Any) -> Any:
     return value
 
 
-def _listing(api: GraphSecurityApi | LegacyMtpApi, **filters: Any) -> list[dict[str, Any]]:
+def _listing(api: SecurityClient, **filters: Any) -> list[dict[str, Any]]:
     """The same listing code for either back end."""
     return list(api.list_incidents(**filters))
 

@@ -83,7 +83,7 @@ def test_text_in_a_string_literal_of_the_query_is_a_query_error_after_one_reques
     error = failure.value
     assert type(error) is MTPQueryError, "not a limit error"
     assert text in (error.service_message or ""), "the service quoted the query's text"
-    assert str(error).startswith(f"{api.transport.api_title} rejected the hunting query: ")
+    assert str(error).startswith(f"{api.transport.identity.title} rejected the hunting query: ")
     assert "Fix the KQL and run it again." in str(error)
     assert hunts(emulator, dialect) == {"400": 1}
     assert sleep.waits == []

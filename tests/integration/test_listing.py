@@ -21,8 +21,10 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_mtp.api.graph import GraphSecurityApi, incident_list_params
-from airflow_provider_mtp.api.legacy import LegacyMtpApi, incident_list_query
+from airflow_provider_mtp.api.client import SecurityClient
+from airflow_provider_mtp.api.graph import incident_list_params
+from airflow_provider_mtp.api.legacy import incident_list_query
+from airflow_provider_mtp.api.request import ApiRequest
 from airflow_provider_mtp.auth import clear_token_cache
 from airflow_provider_mtp.common.ticks import format_ticks, instant_ticks
 from airflow_provider_mtp.emulator import DefenderEmulator
@@ -107,24 +109,24 @@ class Analysts:
         )
 
 
-def watched(api: GraphSecurityApi | LegacyMtpApi, analysts: Analysts) -> None:
+def watched(api: SecurityClient, analysts: Analysts) -> None:
     """Let the analysts act after each page the API's transport reads."""
     transport = api.transport
-    original = transport.request_json
+    original = transport.send
 
-    def request_json(method: str, path: str, **kwargs: Any) -> Any:
-        body = original(method, path, **kwargs)
+    def send(request: ApiRequest) -> Any:
+        body = original(request)
         analysts.after_page(body)
         return body
 
-    transport.request_json = request_json  # type: ignore[method-assign]
+    transport.send = send  # type: ignore[method-assign]
 
 
 def keys(listed: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(str(item["id"]), str(item["lastUpdateDateTime"])) for item in listed]
 
 
-def offset_listing(api: GraphSecurityApi | LegacyMtpApi, dialect: str) -> list[str]:
+def offset_listing(api: SecurityClient, dialect: str) -> list[str]:
     """The listing as it was: the window's filter, then $skip (legacy) or the service's nextLinks."""
     if dialect == "graph":
         params = incident_list_params(**WINDOW)
@@ -190,14 +192,14 @@ def test_the_async_hook_loses_nothing_either(
     async def listing() -> list[dict[str, Any]]:
         async with MTPAsyncHook(mtp_conn_id="mtp_listing") as hook:
             transport = await hook._get_transport()
-            original = transport.aget_json
+            original = transport.send
 
-            async def aget_json(path: str, **kwargs: Any) -> Any:
-                body = await original(path, **kwargs)
+            async def send(request: ApiRequest) -> Any:
+                body = await original(request)
                 await asyncio.to_thread(analysts.after_page, body)
                 return body
 
-            transport.aget_json = aget_json  # type: ignore[method-assign]
+            transport.send = send  # type: ignore[method-assign]
             return [item async for item in hook.list_incidents(**WINDOW)]
 
     listed = asyncio.run(listing())

@@ -6,6 +6,7 @@ emulator first. The retry-wait parsers are unit-tested at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -21,6 +22,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from airflow_provider_mtp.api import graph, legacy
+from airflow_provider_mtp.api.client import SecurityClient
 from airflow_provider_mtp.api.graph import GraphSecurityApi
 from airflow_provider_mtp.api.legacy import LegacyMtpApi
 from airflow_provider_mtp.api.session import ProviderSession
@@ -128,17 +131,21 @@ def make_transport(
         origin=emulator.url,
         tokens=EmulatorTokens(emulator=emulator, audience=GRAPH if dialect == "graph" else MTP, app=app),
         session=session,
-        dialect=dialect,  # type: ignore[arg-type]
+        identity=graph.IDENTITY if dialect == "graph" else legacy.IDENTITY,
         allowed_hosts=frozenset({urlsplit(emulator.url).netloc}),
         **options,
     )
 
 
-def make_api(emulator: DefenderEmulator, dialect: str, **options: Any) -> GraphSecurityApi | LegacyMtpApi:
+def make_api(emulator: DefenderEmulator, dialect: str, **options: Any) -> SecurityClient:
+    """A back end over a transport to the emulator, as the hook builds it."""
     transport = make_transport(emulator, dialect, **options)
     if dialect == "graph":
-        return GraphSecurityApi(transport=transport)
-    return LegacyMtpApi(transport=transport, portal="https://security.microsoft.com")
+        return SecurityClient(api=GraphSecurityApi(), transport=transport)
+    backend = LegacyMtpApi(
+        portal="https://security.microsoft.com", tenant=lambda: legacy.token_tenant(transport.tokens.token())
+    )
+    return SecurityClient(api=backend, transport=transport)
 
 
 def fresh(emulator: DefenderEmulator) -> DefenderEmulator:
@@ -304,7 +311,7 @@ def test_a_comment_is_retried_after_429_and_added_once(emulator: DefenderEmulato
 # --------------------------------------------------------------------------------------------------
 
 
-def _all_ids(api: GraphSecurityApi | LegacyMtpApi, page_size: int) -> list[str]:
+def _all_ids(api: SecurityClient, page_size: int) -> list[str]:
     return [incident["id"] for incident in api.list_incidents(page_size=page_size)]
 
 
@@ -354,7 +361,7 @@ def test_a_token_for_the_wrong_api_is_an_auth_error(emulator: DefenderEmulator) 
         origin=emulator.url,
         tokens=EmulatorTokens(emulator=emulator, audience=GRAPH),
         session=_opened(ProviderSession(ca_bundle=emulator.ca_bundle)),
-        dialect="legacy",
+        identity=legacy.IDENTITY,
     )
     with pytest.raises(MTPAuthError, match=re.escape("api.security.microsoft.com")) as failure:
         transport.request_json("GET", "/api/incidents", params={"$top": 1})
@@ -488,7 +495,7 @@ def test_a_next_link_to_another_host_is_refused_and_nothing_is_sent_there() -> N
             origin=f"http://127.0.0.1:{api_server.server_port}",
             tokens=_StaticTokens(),
             session=requests.Session(),
-            dialect="graph",
+            identity=graph.IDENTITY,
             timeout=(5.0, 5.0),
         )
         pages = transport.iter_graph_pages(INCIDENTS, {"$top": 2})
@@ -520,25 +527,30 @@ def test_a_next_link_is_refused_before_any_request(defender_emulator: DefenderEm
     transport.session = session
     for link in ("https://evil.example.com/v1.0/security/incidents", "http://graph.microsoft.com/v1.0/x"):
         with pytest.raises(MTPServiceError, match=re.escape("Refused to follow @odata.nextLink")):
-            transport._check_next_link(link)
+            transport.rules._check_next_link(link)
     # An allowed extra host passes; a port other than the allowed one does not.
-    transport.allowed_hosts = frozenset({"gateway.contoso.com", "127.0.0.1:1"})
-    transport._check_next_link("https://gateway.contoso.com/v1.0/security/incidents?$skip=50")
+    transport.rules = dataclasses.replace(
+        transport.rules, allowed_hosts=frozenset({"gateway.contoso.com", "127.0.0.1:1"})
+    )
+    transport.rules._check_next_link("https://gateway.contoso.com/v1.0/security/incidents?$skip=50")
     with pytest.raises(MTPServiceError):
-        transport._check_next_link("https://127.0.0.1:2/v1.0/security/incidents")
+        transport.rules._check_next_link("https://127.0.0.1:2/v1.0/security/incidents")
     assert session.urls == []
 
 
 def test_plain_http_is_refused_except_to_loopback() -> None:
     session = _RecordingSession()
     transport = Transport(
-        origin="http://api.contoso.com", tokens=_StaticTokens(), session=session, dialect="graph"
+        origin="http://api.contoso.com", tokens=_StaticTokens(), session=session, identity=graph.IDENTITY
     )
     with pytest.raises(MTPConfigError, match=re.escape("Refused plain http to api.contoso.com")):
         transport.request("GET", INCIDENTS)
     with pytest.raises(MTPConfigError, match="Refused to send the token"):
         Transport(
-            origin="https://graph.microsoft.com", tokens=_StaticTokens(), session=session, dialect="graph"
+            origin="https://graph.microsoft.com",
+            tokens=_StaticTokens(),
+            session=session,
+            identity=graph.IDENTITY,
         ).request("GET", "https://evil.example.com/v1.0/security/incidents")
     assert session.urls == []
 

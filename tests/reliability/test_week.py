@@ -29,7 +29,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_mtp.api import graph
-from airflow_provider_mtp.api.graph import GraphSecurityApi
+from airflow_provider_mtp.api.client import SecurityClient
+from airflow_provider_mtp.api.incident_query import IncidentQuery
 from airflow_provider_mtp.auth import clear_token_cache
 from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
@@ -386,13 +387,18 @@ def test_week_event_trigger_fires_every_update_once(
 # Broken on purpose --------------------------------------------------------------------------------
 
 
-def offset_paged_listing(self: GraphSecurityApi, **arguments: Any) -> Iterator[dict[str, Any]]:
+def offset_paged_listing(
+    self: SecurityClient, query: IncidentQuery | None = None, /, **fields: Any
+) -> Iterator[dict[str, Any]]:
     """The listing before issue 8: one filter over the whole window, walked by ``@odata.nextLink`` ($skip)."""
-    params = graph.incident_list_params(**arguments)
-    pages = self.transport.iter_graph_pages(self._path("incidents"), params, permission=graph.READ_PERMISSION)
-    for page in pages:
+    checked = IncidentQuery.of(query, **fields)
+    params = graph.incident_list_params(checked)
+    path = graph.security_path("incidents")
+    for page in self.transport.iter_graph_pages(path, params, permission=graph.READ_PERMISSION):
         for incident in page:
-            yield graph.normalised_incident(incident)
+            normalised = graph.normalised_incident(incident)
+            if checked.keeps(normalised):
+                yield normalised
 
 
 def test_offset_paging_put_back_loses_updates_and_the_week_says_so(
@@ -400,7 +406,7 @@ def test_offset_paging_put_back_loses_updates_and_the_week_says_so(
 ) -> None:
     """The checker can fail: with offset paging back, analysts' updates make untouched incidents vanish."""
     use_back_end(emulator, monkeypatch, "graph")
-    monkeypatch.setattr(GraphSecurityApi, "list_incidents", offset_paged_listing)
+    monkeypatch.setattr(SecurityClient, "list_incidents", offset_paged_listing)
     plan = WeekPlan(start=WEEK.start, interval=WEEK.interval, lag=WEEK.lag, intervals=4)
     dag = load_module("reliability_week").poke_dag
     week = run_sensor_week(emulator, dag, api="graph", plan=plan, modes=("poke",), seed=303, fault_rate=0)

@@ -519,12 +519,12 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Backoff in hundredths of its seconds, for API calls and Entra ID calls alike.
 
     Only the backoff: a ``Retry-After`` the service sends is still slept as asked (keep it small).
-    Both retry through :func:`~airflow_provider_mtp.api.transport.retry_wait`, which looks
-    ``backoff_wait`` up in the transport module.
+    Both retry through :class:`~airflow_provider_mtp.retrying.RetryBudget`, which looks
+    ``backoff_wait`` up in the retrying module.
     """
-    from airflow_provider_mtp.api import transport
+    from airflow_provider_mtp import retrying
 
-    monkeypatch.setattr(transport, "backoff_wait", fast_backoff)
+    monkeypatch.setattr(retrying, "backoff_wait", fast_backoff)
 
 
 def use_back_end(emulator: Any, monkeypatch: pytest.MonkeyPatch, api: str) -> None:

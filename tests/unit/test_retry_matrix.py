@@ -6,12 +6,13 @@ slept between them (as bounds: backoff has equal jitter, a ``Retry-After`` gets 
 ``min(1 s, 10 %)`` on top), how many tokens were handed out, and the result or error class. The
 same rows run through the requests :class:`~airflow_provider_mtp.api.transport.Transport` (a
 real ``requests.Session`` with a scripted adapter mounted, so urllib3's own exceptions and
-responses go through requests' own code) and the aiohttp ``_AsyncTransport`` (a scripted client
-session), so ``pytest -v`` reads as the matrix: ``test_retry_matrix[503-retry-after-POST-sync]``.
-
-The async transport offers idempotent ``GET`` reads only (writes and hunting run on workers,
-through the sync hook): its ``POST`` and hunting rows are skipped with that reason. The same
-policy is proven against the real emulator over TLS in ``tests/integration/test_transport.py``.
+responses go through requests' own code) and the aiohttp
+:class:`~airflow_provider_mtp.api.transport_async.AsyncTransport` (a scripted client session),
+each sending the same :class:`~airflow_provider_mtp.api.request.ApiRequest`, so ``pytest -v``
+reads as the matrix: ``test_retry_matrix[503-retry-after-POST-async]``. Every row runs on both:
+the two transports share one set of rules (:class:`~airflow_provider_mtp.api.call_rules.CallRules`)
+and one retry loop (:mod:`airflow_provider_mtp.retrying`). The same policy is proven against the
+real emulator over TLS in ``tests/integration/test_transport.py``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ import urllib3.exceptions
 from aiohttp.client_reqrep import ConnectionKey
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from airflow_provider_mtp.api import graph
+from airflow_provider_mtp.api.request import ApiRequest
 from airflow_provider_mtp.api.transport import Transport
+from airflow_provider_mtp.api.transport_async import AsyncTransport
 from airflow_provider_mtp.errors import (
     MTPAuthError,
     MTPError,
@@ -44,7 +48,6 @@ from airflow_provider_mtp.errors import (
     MTPServiceError,
     MTPThrottledError,
 )
-from airflow_provider_mtp.hooks.mtp_async import _AsyncTransport
 
 ORIGIN = "https://graph.example.test"
 PATH = "/v1.0/security/incidents"
@@ -299,7 +302,7 @@ class ScriptedAdapter(requests.adapters.HTTPAdapter):
 
 
 class ScriptedAiohttpResponse:
-    """What ``_AsyncTransport`` reads of an ``aiohttp.ClientResponse``."""
+    """What ``AsyncTransport`` reads of an ``aiohttp.ClientResponse``."""
 
     def __init__(self, reply: Reply) -> None:
         headers, self._body = reply.encoded()
@@ -316,6 +319,9 @@ class ScriptedAiohttpResponse:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
 
@@ -342,7 +348,7 @@ def transport_options(tokens: CountingTokens) -> dict[str, Any]:
     return {
         "origin": ORIGIN,
         "tokens": tokens,
-        "dialect": "graph",
+        "identity": graph.IDENTITY,
         "max_attempts": MAX_ATTEMPTS,
         "max_wait": MAX_WAIT,
         "backoff_base": BACKOFF_BASE,
@@ -351,48 +357,41 @@ def transport_options(tokens: CountingTokens) -> dict[str, Any]:
     }
 
 
+def request_of(row: Row) -> ApiRequest:
+    """The call a row makes: a hunting POST carrying its KQL, a comment-like POST, or a GET."""
+    if row.hunting:
+        return ApiRequest(
+            method=row.method, path=HUNT_PATH, json={"Query": KQL}, idempotent=row.idempotent, query=KQL
+        )
+    return ApiRequest(
+        method=row.method,
+        path=PATH,
+        json={"comment": "x"} if row.method == POST else None,
+        idempotent=row.idempotent,
+    )
+
+
 def run_sync(row: Row, script: Script, tokens: CountingTokens, waits: list[float]) -> Any:
     session = requests.Session()
     session.mount("https://", ScriptedAdapter(script))
     transport = Transport(session=session, sleep=waits.append, **transport_options(tokens))
     with session:
-        if row.hunting:
-            return transport.fetch(
-                row.method,
-                HUNT_PATH,
-                consume=lambda response: response.json(),
-                json={"Query": KQL},
-                idempotent=row.idempotent,
-                query=KQL,
-            )
-        return transport.request_json(
-            row.method,
-            PATH,
-            json={"comment": "x"} if row.method == POST else None,
-            idempotent=row.idempotent,
-        )
+        return transport.send(request_of(row))
 
 
 def run_async(row: Row, script: Script, tokens: CountingTokens, waits: list[float]) -> Any:
-    if row.method != GET or row.hunting:
-        pytest.skip(
-            "the async transport offers idempotent GET reads only (writes and hunting run on workers)"
-        )
-
     async def asleep(seconds: float) -> None:
         waits.append(seconds)
 
     async def call() -> Any:
-        with requests.Session() as session:
-            transport = _AsyncTransport(
-                client=ScriptedAiohttpClient(script),  # type: ignore[arg-type]
-                ssl_context=ssl.create_default_context(),
-                proxy=None,
-                asleep=asleep,
-                session=session,
-                **transport_options(tokens),
-            )
-            return await transport.aget_json(PATH)
+        transport = AsyncTransport(
+            client=ScriptedAiohttpClient(script),  # type: ignore[arg-type]
+            ssl_context=ssl.create_default_context(),
+            proxy=None,
+            asleep=asleep,
+            **transport_options(tokens),
+        )
+        return await transport.send(request_of(row))
 
     return asyncio.run(call())
 
