@@ -56,11 +56,13 @@ the reason, the attempt number and the wait.
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 
 from airflow_provider_mtp.api.request import ApiIdentity, ApiRequest
+from airflow_provider_mtp.api.token_source import TokenSource
 from airflow_provider_mtp.common.hosts import is_loopback
 from airflow_provider_mtp.error_replies import (
     LIMIT_FIX,
@@ -85,7 +87,14 @@ from airflow_provider_mtp.errors import (
 from airflow_provider_mtp.redact import netloc
 from airflow_provider_mtp.retrying import Retryable, RetryBudget
 
-__all__ = ["CallRules", "PendingCall", "page_items", "short_reason", "untrusted_certificate_error"]
+__all__ = [
+    "CallRules",
+    "PendingCall",
+    "TransportBase",
+    "page_items",
+    "short_reason",
+    "untrusted_certificate_error",
+]
 
 log = logging.getLogger(__name__)
 
@@ -451,6 +460,63 @@ class CallRules:
             f"{where}: the connection to {self.identity.name} kept failing ({exc.reason}) after {attempts}. "
             "Check the network, proxy and api_url, then run the task again."
         )
+
+
+class TransportBase:
+    """What both transports hold: the origin, the token source and the rules of their calls.
+
+    :param origin: the API origin (``https://graph.microsoft.com``, an MTP host, the emulator);
+        paths are appended to it.
+    :param tokens: hands out bearer tokens for this API.
+    :param identity: the API's name and wording for messages, from the back end
+        (:data:`airflow_provider_mtp.api.graph.IDENTITY`, :data:`airflow_provider_mtp.api.legacy.IDENTITY`).
+    :param allowed_hosts: hosts besides the origin's own that links (``@odata.nextLink``) may point
+        to; ``host`` allows any port, ``host:port`` that port only.
+    :param max_attempts: attempts in all, the first included.
+    :param max_wait: the longest wait slept between attempts; a longer wait asked for by the
+        service raises :class:`~airflow_provider_mtp.errors.MTPThrottledError` at once.
+    :param backoff_base: the first backoff step, seconds (doubles per attempt).
+    :param backoff_cap: the largest backoff step, seconds.
+    :param rng: random source for jitter.
+    :param logger: the transport's module logger, for the lines about retries.
+    """
+
+    def __init__(
+        self,
+        *,
+        origin: str,
+        tokens: TokenSource,
+        identity: ApiIdentity,
+        allowed_hosts: frozenset[str] = frozenset(),
+        max_attempts: int = 6,
+        max_wait: float = 60.0,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 30.0,
+        rng: random.Random | None = None,
+        logger: logging.Logger = log,
+    ) -> None:
+        self.origin = origin.rstrip("/")
+        self.tokens = tokens
+        budget = RetryBudget(
+            max_attempts=max_attempts,
+            max_wait=max_wait,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            rng=rng,
+        )
+        self.rules = CallRules(
+            origin=self.origin, identity=identity, allowed_hosts=allowed_hosts, budget=budget, logger=logger
+        )
+
+    @property
+    def identity(self) -> ApiIdentity:
+        """The API this transport talks to, as messages name it."""
+        return self.rules.identity
+
+    @property
+    def max_wait(self) -> float:
+        """The longest wait slept between attempts."""
+        return self.rules.budget.max_wait
 
 
 def _netloc(scheme: str, host: str, port: int | None) -> str:

@@ -13,7 +13,6 @@ they are read; windowed incident listings never offset-page (:mod:`airflow_provi
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -22,15 +21,14 @@ import requests
 import urllib3.exceptions
 
 from airflow_provider_mtp.api.call_rules import (
-    CallRules,
     PendingCall,
+    TransportBase,
     page_items,
     short_reason,
     untrusted_certificate_error,
 )
 from airflow_provider_mtp.api.models import HuntingResult
-from airflow_provider_mtp.api.request import ApiIdentity, ApiRequest, ReplyKind
-from airflow_provider_mtp.api.token_source import TokenSource
+from airflow_provider_mtp.api.request import ApiRequest, ReplyKind
 from airflow_provider_mtp.error_replies import (
     BODY_ERRORS,
     ReplyCutOff,
@@ -43,7 +41,7 @@ from airflow_provider_mtp.error_replies import (
     required_roles,
 )
 from airflow_provider_mtp.errors import MTPConfigError, MTPError
-from airflow_provider_mtp.retrying import Retryable, RetryBudget, backoff_wait, retrying
+from airflow_provider_mtp.retrying import Retryable, backoff_wait, retrying
 
 # Re-exported: these lived here before the rules moved to call_rules and error_replies.
 __all__ = [
@@ -69,72 +67,29 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Transport:
+class Transport(TransportBase):
     """Authenticated, retrying HTTPS calls to one API origin, with requests.
 
-    :param origin: the API origin (``https://graph.microsoft.com``, an MTP host, the emulator);
-        paths are appended to it.
-    :param tokens: hands out bearer tokens for this API.
     :param session: the hook's session (verification, proxy and timeouts pinned; see
         :class:`~airflow_provider_mtp.api.session.ProviderSession`).
-    :param identity: the API's name and wording for messages, from the back end
-        (:data:`airflow_provider_mtp.api.graph.IDENTITY`, :data:`airflow_provider_mtp.api.legacy.IDENTITY`).
-    :param allowed_hosts: hosts besides the origin's own that links (``@odata.nextLink``) may point
-        to; ``host`` allows any port, ``host:port`` that port only.
     :param timeout: per-request ``(connect, read)`` seconds; ``None`` leaves the session's default.
-    :param max_attempts: attempts in all, the first included.
-    :param max_wait: the longest wait slept between attempts; a longer wait asked for by the
-        service raises :class:`~airflow_provider_mtp.errors.MTPThrottledError` at once.
-    :param backoff_base: the first backoff step, seconds (doubles per attempt).
-    :param backoff_cap: the largest backoff step, seconds.
     :param sleep: how to wait (tests pass a fake).
-    :param rng: random source for jitter.
+    :param core: the origin, tokens, identity, allowed hosts and retry budget
+        (:class:`~airflow_provider_mtp.api.call_rules.TransportBase`).
     """
 
     def __init__(
         self,
         *,
-        origin: str,
-        tokens: TokenSource,
         session: requests.Session,
-        identity: ApiIdentity,
-        allowed_hosts: frozenset[str] = frozenset(),
         timeout: float | tuple[float, float] | None = None,
-        max_attempts: int = 6,
-        max_wait: float = 60.0,
-        backoff_base: float = 1.0,
-        backoff_cap: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
+        **core: Any,
     ) -> None:
-        self.origin = origin.rstrip("/")
-        self.tokens = tokens
+        super().__init__(logger=log, **core)
         self.session = session
         self.timeout = timeout
         self.sleep = sleep
-        self.rules = CallRules(
-            origin=self.origin,
-            identity=identity,
-            allowed_hosts=allowed_hosts,
-            logger=log,
-            budget=RetryBudget(
-                max_attempts=max_attempts,
-                max_wait=max_wait,
-                backoff_base=backoff_base,
-                backoff_cap=backoff_cap,
-                rng=rng,
-            ),
-        )
-
-    @property
-    def identity(self) -> ApiIdentity:
-        """The API this transport talks to, as messages name it."""
-        return self.rules.identity
-
-    @property
-    def max_wait(self) -> float:
-        """The longest wait slept between attempts."""
-        return self.rules.budget.max_wait
 
     # ----------------------------------------------------------------------------------------------
     # Public calls

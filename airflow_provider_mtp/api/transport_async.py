@@ -22,13 +22,12 @@ from typing import Any
 import aiohttp
 import yarl
 
-from airflow_provider_mtp.api.call_rules import CallRules, PendingCall, untrusted_certificate_error
+from airflow_provider_mtp.api.call_rules import PendingCall, TransportBase, untrusted_certificate_error
 from airflow_provider_mtp.api.models import CHUNK_SIZE, HuntingResult, new_parsers
-from airflow_provider_mtp.api.request import ApiIdentity, ApiRequest, ReplyKind
-from airflow_provider_mtp.api.token_source import TokenSource
+from airflow_provider_mtp.api.request import ApiRequest, ReplyKind
 from airflow_provider_mtp.error_replies import ReplyCutOff, ServiceError
 from airflow_provider_mtp.errors import MTPError, MTPServiceError
-from airflow_provider_mtp.retrying import Retryable, RetryBudget, aretrying
+from airflow_provider_mtp.retrying import Retryable, aretrying
 
 __all__ = ["AsyncHuntingResult", "AsyncTransport"]
 
@@ -44,22 +43,15 @@ _BODY_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class AsyncTransport:
+class AsyncTransport(TransportBase):
     """Authenticated, retrying HTTPS calls to one API origin, with aiohttp.
 
     :param client: the hook's aiohttp session.
     :param ssl_context: verifies the API host (the connection's ``ca_bundle``).
     :param proxy: proxy URL for the API calls; ``None`` leaves environment proxies in effect.
-    :param origin: the API origin; paths are appended to it.
-    :param tokens: hands out bearer tokens for this API (called on a thread).
-    :param identity: the API's name and wording for messages, from the back end.
-    :param allowed_hosts: hosts besides the origin's own that links may point to.
-    :param max_attempts: attempts in all, the first included.
-    :param max_wait: the longest wait slept between attempts.
-    :param backoff_base: the first backoff step, seconds.
-    :param backoff_cap: the largest backoff step, seconds.
     :param asleep: how to wait between attempts (tests pass a fake).
-    :param rng: random source for jitter.
+    :param core: the origin, tokens (called on a thread), identity, allowed hosts and retry
+        budget (:class:`~airflow_provider_mtp.api.call_rules.TransportBase`).
     """
 
     def __init__(
@@ -68,41 +60,14 @@ class AsyncTransport:
         client: aiohttp.ClientSession,
         ssl_context: ssl.SSLContext,
         proxy: str | None,
-        origin: str,
-        tokens: TokenSource,
-        identity: ApiIdentity,
-        allowed_hosts: frozenset[str] = frozenset(),
-        max_attempts: int = 6,
-        max_wait: float = 60.0,
-        backoff_base: float = 1.0,
-        backoff_cap: float = 30.0,
         asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: Any = None,
+        **core: Any,
     ) -> None:
+        super().__init__(logger=log, **core)
         self.client = client
         self.ssl_context = ssl_context
         self.proxy = proxy
-        self.origin = origin.rstrip("/")
-        self.tokens = tokens
         self.asleep = asleep
-        self.rules = CallRules(
-            origin=self.origin,
-            identity=identity,
-            allowed_hosts=allowed_hosts,
-            logger=log,
-            budget=RetryBudget(
-                max_attempts=max_attempts,
-                max_wait=max_wait,
-                backoff_base=backoff_base,
-                backoff_cap=backoff_cap,
-                rng=rng,
-            ),
-        )
-
-    @property
-    def identity(self) -> ApiIdentity:
-        """The API this transport talks to, as messages name it."""
-        return self.rules.identity
 
     async def atoken(self) -> str:
         """A token from the process-wide msal cache, fetched on a thread (msal blocks)."""
@@ -257,7 +222,6 @@ class AsyncHuntingResult(HuntingResult):
         self._achunks: AsyncIterator[bytes] = response.content.iter_chunked(chunk_size)
         self._parsers = new_parsers()
         self._eof = False
-        self._given_rows = None
         self._arows = _AsyncRows(result=self)
 
     @classmethod
@@ -307,6 +271,9 @@ class AsyncHuntingResult(HuntingResult):
         self.close()
 
     async def _anext_row(self) -> dict[str, Any]:
+        # Reading has begun: from now on a read-out reply is exhausted (as HuntingResult._next_row
+        # does); before it, an empty result must still be iterable once.
+        self._given_rows = None
         while not self._pending:
             if self._eof or self._closed:
                 self.close()
