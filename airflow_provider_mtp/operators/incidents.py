@@ -33,8 +33,8 @@ from airflow_provider_mtp.api.incident_limits import check_comment, check_tags
 from airflow_provider_mtp.comment_markers import comment_marker as _marker_text
 from airflow_provider_mtp.comment_markers import has_marker, marker_key
 from airflow_provider_mtp.errors import MTPConfigError, MTPServiceError
+from airflow_provider_mtp.incident_rules import incident_summary
 from airflow_provider_mtp.links import DefenderIncidentLink, incident_portal_url
-from airflow_provider_mtp.triggers.incidents import incident_summary
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

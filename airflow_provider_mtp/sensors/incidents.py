@@ -8,14 +8,16 @@ update lands in exactly one run, provided it is still the incident's last update
 reads the window (the API only shows the latest state: an incident updated again later moves to
 the later run's window, and a rerun of the earlier run no longer reports it).
 
-``mode="poke"``, ``mode="reschedule"`` and ``deferrable=True`` apply one rule
-(:func:`~airflow_provider_mtp.triggers.incidents.decide`) to one matching function
-(:func:`~airflow_provider_mtp.triggers.incidents.match_incidents`), so they return the same XCom
-and raise the same exceptions.
+``mode="poke"``, ``mode="reschedule"`` and ``deferrable=True`` ask one
+:class:`~airflow_provider_mtp.api.incident_query.IncidentQuery` (checked once against the back end
+in use) and apply one rule (:func:`~airflow_provider_mtp.incident_rules.decide`) to one matching
+function (:func:`~airflow_provider_mtp.incident_rules.match_incidents`), so they return the same
+XCom and raise the same exceptions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import uuid
@@ -30,17 +32,18 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from airflow_provider_mtp import errors
+from airflow_provider_mtp.api.incident_query import TIME_BOUNDS, IncidentQuery
 from airflow_provider_mtp.common.utc import parse_iso, plain_utc
 from airflow_provider_mtp.errors import MTPConfigError
-from airflow_provider_mtp.triggers.incidents import (
+from airflow_provider_mtp.incident_rules import (
     ON_EMPTY,
     TOO_MANY,
-    IncidentFilters,
-    IncidentTrigger,
     decide,
     incident_summary,
+    listing_query,
     match_incidents,
 )
+from airflow_provider_mtp.triggers.incidents import IncidentTrigger
 from airflow_provider_mtp.windows import Window, resolve_window
 
 if TYPE_CHECKING:
@@ -49,6 +52,15 @@ if TYPE_CHECKING:
     from airflow_provider_mtp.hooks.mtp import MTPHook
 
 __all__ = ["IncidentSensor"]
+
+#: The sensor's filter arguments, which it keeps as (templated) attributes of the same name: the
+#: fields of IncidentQuery but the time bounds (the run's window sets them) and the reply's shape
+#: (``include_alerts``, ``page_size``: the sensor returns summaries).
+FILTERS = tuple(
+    field.name
+    for field in dataclasses.fields(IncidentQuery)
+    if field.name not in (*TIME_BOUNDS, "include_alerts", "page_size")
+)
 
 
 def _seconds(value: Any, *, name: str) -> timedelta | None:
@@ -155,12 +167,7 @@ class IncidentSensor(BaseSensorOperator):
         "start",
         "end",
         "lookback",
-        "status",
-        "severity",
-        "assigned_to",
-        "classification",
-        "tags",
-        "odata_filter",
+        *FILTERS,
         "output_path",
         "mtp_conn_id",
     )
@@ -232,15 +239,9 @@ class IncidentSensor(BaseSensorOperator):
 
     # The question -------------------------------------------------------------------------------
 
-    def _filters(self) -> IncidentFilters:
-        return IncidentFilters.build(
-            status=self.status,
-            severity=self.severity,
-            assigned_to=self.assigned_to,
-            classification=self.classification,
-            tags=self.tags,
-            odata_filter=self.odata_filter,
-        )
+    def _query(self) -> IncidentQuery:
+        """The sensor's filters as one query (checked, values normalised); the window adds the bounds."""
+        return IncidentQuery.build(**{name: getattr(self, name) for name in FILTERS})
 
     def _run_window(self, context: Context) -> Window:
         """The run's window (before the lag shift); a sensor needs one."""
@@ -261,32 +262,31 @@ class IncidentSensor(BaseSensorOperator):
             )
         return Window(plain_utc(window.start), plain_utc(window.end))
 
-    def _check(self, filters: IncidentFilters, window: Window) -> None:
-        """Check every argument the service will see, before any call (no I/O)."""
-        from airflow_provider_mtp.api.graph import incident_list_params
+    def _check(self, query: IncidentQuery, window: Window) -> None:
+        """Check every argument the service will see against the rules of the back end in use
+        (the connection's, or ``api``), before any call to it."""
+        self.hook.check_incident_query(listing_query(query, window=window))
 
-        incident_list_params(**filters.list_arguments(window))
-
-    def _list(self, filters: IncidentFilters, window: Window) -> list[dict[str, Any]]:
-        listing = self.hook.list_incidents(**filters.list_arguments(window))
-        return match_incidents(listing, window=window, filters=filters)
+    def _list(self, query: IncidentQuery, window: Window) -> list[dict[str, Any]]:
+        listing = self.hook.list_incidents(listing_query(query, window=window))
+        return match_incidents(listing, window=window, query=query)
 
     # Poke and deferral --------------------------------------------------------------------------
 
     def poke(self, context: Context) -> PokeReturnValue:
-        filters = self._filters()
+        query = self._query()
         window = self._run_window(context).shifted(-self.lag)
-        self._check(filters, window)
+        self._check(query, window)
         # Taken before the listing: a listing read after the window closed is complete.
         now = datetime.now(UTC)
-        matches = self._list(filters, window)
+        matches = self._list(query, window)
         decision = decide(
             len(matches),
             window=window,
             now=now,
             min_incidents=self.min_incidents,
             max_incidents=None if self.output_path else self.max_incidents,
-            filters=filters,
+            query=query,
             lag=self.lag,
         )
         self.log.info("%s", decision.message)
@@ -304,9 +304,9 @@ class IncidentSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        filters = self._filters()
+        query = self._query()
         run_window = self._run_window(context)
-        self._check(filters, run_window.shifted(-self.lag))
+        self._check(query, run_window.shifted(-self.lag))
         window = run_window.as_dict()
         self.defer(
             trigger=IncidentTrigger(
@@ -320,7 +320,7 @@ class IncidentSensor(BaseSensorOperator):
                 include_incidents=not self.output_path,
                 poke_interval=self.poke_interval,
                 on_empty=self.on_empty,
-                **filters.to_json(),
+                query=query.to_json(),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
@@ -353,7 +353,7 @@ class IncidentSensor(BaseSensorOperator):
 
         def value() -> Any:
             # With output_path the event carries no incidents: list the window again, here.
-            matches = self._list(self._filters(), window) if self.output_path else None
+            matches = self._list(self._query(), window) if self.output_path else None
             return self._value(matches=matches, summaries=summaries, window=window)
 
         return self._conclude(str(event["status"]), message, value)

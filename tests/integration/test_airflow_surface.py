@@ -129,8 +129,9 @@ def test_a_dag_using_the_enums_and_a_templated_connection_runs_on_both_back_ends
     # The sensor deferred with the enum filters as plain strings: JSON, and equal to the values.
     [kwargs] = trigger_kwargs
     assert kwargs["mtp_conn_id"] == conn_id
-    assert kwargs["status"] == ["active", "inProgress"]
-    assert {type(value) for value in [*kwargs["status"], *kwargs["severity"], *kwargs["classification"]]} == {
+    query = kwargs["query"]
+    assert query["status"] == ["active", "inProgress"]
+    assert {type(value) for value in [*query["status"], *query["severity"], *query["classification"]]} == {
         str
     }
     json.dumps(kwargs)

@@ -266,9 +266,10 @@ def test_sensor_keeps_asking_while_the_window_is_open(
     polls: list[str] = []
     original = MTPAsyncHook.list_incidents
 
-    def counting(self: MTPAsyncHook, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
-        polls.append(str(kwargs.get("updated_before")))
-        return original(self, **kwargs)
+    def counting(self: MTPAsyncHook, *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+        [query] = args
+        polls.append(str(query.updated_before))
+        return original(self, *args, **kwargs)
 
     monkeypatch.setattr(MTPAsyncHook, "list_incidents", counting)
     module = load_module("incidents_sensor_open")
@@ -399,6 +400,76 @@ def test_skip_is_the_default_and_checks_come_before_any_call(emulator: DefenderE
     with pytest.raises(MTPConfigError, match="has no window"):
         make_sensor().poke({"logical_date": T1})  # type: ignore[arg-type]
     assert emulator.stats()["requests"] == {}
+
+
+def test_filters_are_checked_by_the_back_end_in_use_before_any_call(
+    emulator: DefenderEmulator, legacy_connection: None
+) -> None:
+    """``awaitingAction`` is a Graph-only status: a legacy connection refuses it before any call,
+    in poke and before deferring; Graph's rules accept it."""
+    with pytest.raises(MTPConfigError, match="Invalid incident status 'awaitingAction'"):
+        make_sensor(mtp_conn_id="mtp_legacy", status="awaitingAction").poke(context_for(T1))  # type: ignore[arg-type]
+    with pytest.raises(MTPConfigError, match="Invalid incident status 'awaitingAction'"):
+        make_sensor(mtp_conn_id="mtp_legacy", status="awaitingAction", deferrable=True).execute(
+            context_for(T1)  # type: ignore[arg-type]
+        )
+    with pytest.raises(MTPConfigError, match="Invalid incident status 'awaitingAction'"):
+        make_sensor(api="legacy", status="awaitingAction").poke(context_for(T1))  # type: ignore[arg-type]
+    assert emulator.stats()["requests"] == {}
+    graph = make_sensor(status="awaitingAction")
+    window = graph._run_window(context_for(T1)).shifted(-LAG)  # type: ignore[arg-type]
+    graph._check(graph._query(), window)
+    assert emulator.stats()["requests"] == {}
+
+
+def test_a_legacy_connection_takes_its_own_spellings(
+    emulator: DefenderEmulator, legacy_connection: None
+) -> None:
+    made = emulator.put_incidents(
+        {"displayName": "medium", "severity": "medium", "lastUpdateDateTime": "2026-06-01T00:10:00Z"},
+        {"displayName": "high", "severity": "high", "lastUpdateDateTime": "2026-06-01T00:15:00Z"},
+        {
+            "displayName": "resolved",
+            "severity": "medium",
+            "status": "resolved",
+            "lastUpdateDateTime": "2026-06-01T00:20:00Z",
+        },
+    )
+    sensor = make_sensor(mtp_conn_id="mtp_legacy", status=["Active", "InProgress"], severity="Medium")
+    window = sensor._run_window(context_for(T1)).shifted(-LAG)  # type: ignore[arg-type]
+    sensor._check(sensor._query(), window)
+    assert emulator.stats()["requests"] == {}, "checked with no call"
+    result = sensor.poke(context_for(T1))  # type: ignore[arg-type]
+    assert [summary["id"] for summary in result.xcom_value] == [made[0]["id"]]
+
+
+def test_the_sensor_hands_the_hook_one_query_with_the_window(
+    emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_mtp.api.incident_query import IncidentQuery
+    from airflow_provider_mtp.hooks.mtp import MTPHook
+
+    asked: list[tuple[Any, ...]] = []
+    listing = MTPHook.list_incidents
+
+    def recording_list(self: MTPHook, *args: Any, **kwargs: Any) -> Any:
+        asked.append((*args, *kwargs.items()))
+        return listing(self, *args, **kwargs)
+
+    monkeypatch.setattr(MTPHook, "list_incidents", recording_list)
+    emulator.put_incidents(
+        {"displayName": "x", "customTags": ["one"], "lastUpdateDateTime": "2026-06-01T00:10:00Z"},
+    )
+    sensor = make_sensor(status="active", classification="truePositive", tags="one", on_empty="succeed")
+    assert sensor.poke(context_for(T1)).xcom_value == []  # type: ignore[arg-type]
+    [(query,)] = asked
+    assert isinstance(query, IncidentQuery)
+    assert (query.status, query.updated_from, query.updated_before) == (
+        ("active",),
+        "2026-05-31T23:55:00.0000000Z",
+        "2026-06-01T00:55:00.0000000Z",
+    )
+    assert (query.classification, query.tags) == (None, None), "judged on each incident's latest copy"
 
 
 def test_a_manual_run_uses_lookback() -> None:

@@ -1,4 +1,5 @@
-"""IncidentTrigger and IncidentEventTrigger against the emulator, and the pure rules they share.
+"""IncidentTrigger and IncidentEventTrigger against the emulator (the rules they share are in
+``tests/unit/test_incident_rules.py``).
 
 Triggers run in this test's own event loop, as the triggerer runs them: ``anext(trigger.run())``.
 """
@@ -15,18 +16,11 @@ import pytest
 from airflow.sdk.serde import deserialize, serialize
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from airflow_provider_mtp.api.incident_query import IncidentQuery
 from airflow_provider_mtp.auth import clear_token_cache
 from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
-from airflow_provider_mtp.triggers.incidents import (
-    IncidentEventTrigger,
-    IncidentFilters,
-    IncidentTrigger,
-    UpdateCursor,
-    decide,
-    match_incidents,
-)
-from airflow_provider_mtp.windows import Window
+from airflow_provider_mtp.triggers.incidents import IncidentEventTrigger, IncidentTrigger
 
 #: A closed window in June 2026 (no seeded incident is that old), and one incident in it.
 START, END = "2026-06-01T00:00:00.0000000Z", "2026-06-01T01:00:00.0000000Z"
@@ -47,9 +41,9 @@ def hook_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     calls = {"list": 0, "close": 0}
     listing, closing = MTPAsyncHook.list_incidents, MTPAsyncHook.close
 
-    def counting_list(self: MTPAsyncHook, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+    def counting_list(self: MTPAsyncHook, *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
         calls["list"] += 1
-        return listing(self, **kwargs)
+        return listing(self, *args, **kwargs)
 
     async def counting_close(self: MTPAsyncHook) -> None:
         calls["close"] += 1
@@ -126,6 +120,76 @@ def test_trigger_reports_service_errors_as_an_error_event(
     assert event.payload["error_type"] == "MTPPermissionError"
     assert "SecurityIncident.Read.All" in event.payload["message"]
     assert hook_calls["close"] == 1
+
+
+def test_a_trigger_row_of_the_previous_release_asks_the_same_question(
+    emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row serialised before the ``query`` kwarg (six filter kwargs) is rebuilt and runs."""
+    made = emulator.put_incidents(
+        {
+            "displayName": "a",
+            "severity": "high",
+            "customTags": ["watch"],
+            "lastUpdateDateTime": "2026-06-01T00:10:00Z",
+        },
+        {
+            "displayName": "b",
+            "severity": "low",
+            "customTags": ["watch"],
+            "lastUpdateDateTime": "2026-06-01T00:20:00Z",
+        },
+        {"displayName": "c", "severity": "high", "lastUpdateDateTime": "2026-06-01T00:30:00Z"},
+    )
+    old_row = {
+        "window_start": START,
+        "window_end": END,
+        "lag_seconds": 0,
+        "mtp_conn_id": "mtp_default",
+        "api": None,
+        "status": None,
+        "severity": ["high"],
+        "assigned_to": None,
+        "classification": None,
+        "tags": ["Watch"],
+        "odata_filter": None,
+        "min_incidents": 1,
+        "max_incidents": 200,
+        "include_incidents": True,
+        "poke_interval": 0.1,
+        "on_empty": "skip",
+    }
+    asked: list[tuple[Any, ...]] = []
+    listing = MTPAsyncHook.list_incidents
+
+    def recording_list(self: MTPAsyncHook, *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+        asked.append((*args, *kwargs.items()))
+        return listing(self, *args, **kwargs)
+
+    monkeypatch.setattr(MTPAsyncHook, "list_incidents", recording_list)
+    trigger = IncidentTrigger(**deserialize(serialize(json.loads(json.dumps(old_row)))))  # type: ignore[arg-type]
+
+    event = asyncio.run(anext(trigger.run()))
+
+    assert event.payload["status"] == "success"
+    assert [s["id"] for s in event.payload["incidents"]] == [made[0]["id"]]
+    # One query reached the hook: the window as 7-digit bounds, tags left to the matching rules.
+    [(query,)] = asked
+    assert isinstance(query, IncidentQuery)
+    assert (query.severity, query.tags, query.updated_from, query.updated_before) == (
+        ("high",),
+        None,
+        START,
+        END,
+    )
+
+
+def test_a_bad_filter_value_is_an_error_event_not_a_failure_to_load(emulator: DefenderEmulator) -> None:
+    event = asyncio.run(anext(window_trigger(query={"severity": "urgent"}).run()))
+    assert event.payload["status"] == "error"
+    assert event.payload["error_type"] == "MTPConfigError"
+    assert "Invalid severity 'urgent'" in event.payload["message"]
+    assert emulator.stats()["requests"] == {}
 
 
 def test_trigger_reports_too_many_and_empty(emulator: DefenderEmulator) -> None:
@@ -240,81 +304,3 @@ def test_event_trigger_fires_for_new_and_updated_incidents_once_each(
     assert first["key"] == f"{made[0]['id']}@{first['last_update']}"
     assert set(first) == {"id", "title", "severity", "status", "last_update", "portal_url", "key"}
     assert hook_calls["close"] == 1
-
-
-# The pure rules -----------------------------------------------------------------------------------
-
-
-def test_match_keeps_one_copy_at_the_latest_update_and_filters_after() -> None:
-    window = Window(datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 1, 1, tzinfo=UTC))
-    listing = [
-        {"id": "2", "lastUpdateDateTime": "2026-06-01T00:10:00Z", "classification": "truePositive"},
-        {"id": "10", "lastUpdateDateTime": "2026-06-01T00:10:00.0000000Z", "classification": "truePositive"},
-        {"id": "2", "lastUpdateDateTime": "2026-06-01T00:20:00Z", "classification": "falsePositive"},
-        {"id": "3", "lastUpdateDateTime": "2026-06-01T01:00:00Z", "classification": "truePositive"},
-        {"id": "4", "lastUpdateDateTime": "2026-05-31T23:59:59.9999999Z", "classification": "truePositive"},
-    ]
-    everything = match_incidents(listing, window=window, filters=IncidentFilters())
-    assert [(i["id"], i["lastUpdateDateTime"]) for i in everything] == [
-        ("10", "2026-06-01T00:10:00.0000000Z"),
-        ("2", "2026-06-01T00:20:00Z"),
-    ]
-    true_positives = match_incidents(
-        listing, window=window, filters=IncidentFilters.build(classification="TruePositive")
-    )
-    assert [i["id"] for i in true_positives] == ["10"], "incident 2's latest update is not a true positive"
-
-
-@pytest.mark.parametrize(
-    ("count", "minutes_past_end", "maximum", "outcome"),
-    [
-        (0, -1, 5, "wait"),
-        (2, -1, 5, "success"),
-        (1, -1, 5, "wait"),
-        (1, 0, 5, "empty"),
-        (1, 1, 5, "empty"),
-        (6, -1, 5, "too_many"),
-        (6, -1, None, "success"),
-    ],
-)
-def test_decide(count: int, minutes_past_end: int, maximum: int | None, outcome: str) -> None:
-    window = Window(datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 1, 1, tzinfo=UTC))
-    decision = decide(
-        count,
-        window=window,
-        now=window.end + timedelta(minutes=minutes_past_end),
-        min_incidents=2,
-        max_incidents=maximum,
-        filters=IncidentFilters(),
-    )
-    assert decision.outcome == outcome
-    assert decision.final == (outcome != "wait")
-
-
-def test_cursor_fires_each_update_once_and_looks_back_by_the_lag() -> None:
-    cursor = UpdateCursor(start=100, lag=10)
-    everything = IncidentFilters()
-
-    def incident(ident: str, ticks: int) -> dict[str, Any]:
-        seconds, fraction = divmod(ticks, 10_000_000)
-        stamp = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
-        return {"id": ident, "lastUpdateDateTime": f"{stamp}.{fraction:07d}Z"}
-
-    first = cursor.take_new(
-        [incident("a", 99), incident("b", 120), incident("c", 120)], filters=everything, now=10**9
-    )
-    assert [i["id"] for i in first] == ["b", "c"], "updates before start are not wanted"
-    assert cursor.query_from() == 110
-    # The same listing again (a ge query returns the boundary): nothing new. A late one at 115: new.
-    again = cursor.take_new(
-        [incident("b", 120), incident("c", 120), incident("d", 115)], filters=everything, now=10**9
-    )
-    assert [i["id"] for i in again] == ["d"]
-    # An update of b is a new key; the cursor forgets what the next query cannot return.
-    later = cursor.take_new([incident("b", 200)], filters=everything, now=10**9)
-    assert [i["id"] for i in later] == ["b"]
-    assert cursor.query_from() == 190
-    assert set(cursor.seen) == {("b", incident("b", 200)["lastUpdateDateTime"])}
-    # A future stamp does not drag the horizon past the clock.
-    cursor.take_new([incident("e", 10**12)], filters=everything, now=300)
-    assert cursor.high == 300

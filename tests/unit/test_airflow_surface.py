@@ -32,7 +32,7 @@ from airflow_provider_mtp.sensors import incidents as sensor_module
 from airflow_provider_mtp.sensors.incidents import IncidentSensor
 from airflow_provider_mtp.settings import ConnectionSettings
 from airflow_provider_mtp.triggers import incidents as trigger_module
-from airflow_provider_mtp.triggers.incidents import IncidentFilters, IncidentTrigger
+from airflow_provider_mtp.triggers.incidents import IncidentTrigger
 
 TASKS = (RunHuntingQueryOperator, UpdateIncidentOperator, AddIncidentCommentOperator, IncidentSensor)
 TENANT = "00000000-0000-0000-0000-000000000001"
@@ -86,19 +86,19 @@ def test_sensor_filters_given_as_enums_become_plain_json_trigger_kwargs() -> Non
         severity=Severity.HIGH,
         classification=Classification.TRUE_POSITIVE,
     )
-    filters = IncidentFilters.build(
-        status=sensor.status, severity=sensor.severity, classification=sensor.classification
-    )
     trigger = IncidentTrigger(
-        window_start="2026-06-01T00:00:00Z", window_end="2026-06-01T01:00:00Z", **filters.to_json()
+        window_start="2026-06-01T00:00:00Z",
+        window_end="2026-06-01T01:00:00Z",
+        query=sensor._query().to_json(),
     )
     kwargs = trigger.serialize()[1]
-    assert (kwargs["status"], kwargs["severity"], kwargs["classification"]) == (
+    query = kwargs["query"]
+    assert (query["status"], query["severity"], query["classification"]) == (
         ["active", "inProgress"],
         ["high"],
         ["truePositive"],
     )
-    assert {type(v) for v in [*kwargs["status"], *kwargs["severity"], *kwargs["classification"]]} == {str}
+    assert {type(v) for v in [*query["status"], *query["severity"], *query["classification"]]} == {str}
     assert json.loads(json.dumps(kwargs)) == kwargs
     assert BaseSerialization.serialize(kwargs) == BaseSerialization.serialize(json.loads(json.dumps(kwargs)))
 
@@ -113,10 +113,10 @@ def test_a_trigger_built_directly_with_enum_members_serialises_their_values() ->
         severity=[Severity.LOW],
     )
     kwargs = trigger.serialize()[1]
-    assert json.loads(json.dumps(kwargs))["status"] == ["active"]
+    assert json.loads(json.dumps(kwargs))["query"]["status"] == ["active"]
     encoded = BaseSerialization.serialize(kwargs)
     assert json.loads(json.dumps(encoded)) == encoded
-    assert BaseSerialization.deserialize(encoded)["severity"] == ["low"]
+    assert BaseSerialization.deserialize(encoded)["query"]["severity"] == ["low"]
 
 
 def test_update_values_given_as_enums_are_checked_like_strings() -> None:

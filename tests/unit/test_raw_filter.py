@@ -17,10 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_mtp.api.graph import incident_list_params
+from airflow_provider_mtp.api.incident_query import IncidentQuery
 from airflow_provider_mtp.api.legacy import incident_list_query
 from airflow_provider_mtp.api.raw_filter import checked_odata_filter, rename_fields
 from airflow_provider_mtp.errors import MTPConfigError
-from airflow_provider_mtp.triggers.incidents import IncidentFilters
 
 ESCAPE = "1 eq 1) or (1 eq 1"
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\(|\)|[^'()]+|'")
@@ -80,7 +80,7 @@ def odata_string(value: str) -> str:
 BUILDERS = {
     "graph": lambda text: incident_list_params(status=["active"], odata_filter=text),
     "legacy": lambda text: incident_list_query(status=["active"], odata_filter=text),
-    "filters": lambda text: IncidentFilters.build(status="active", odata_filter=text),
+    "query": lambda text: IncidentQuery.build(status="active", odata_filter=text),
 }
 
 
@@ -116,7 +116,7 @@ def test_parentheses_and_quotes_inside_a_string_literal_are_text() -> None:
 def test_blank_filters_add_nothing() -> None:
     assert checked_odata_filter("   ") is None
     assert "$filter" not in incident_list_params(odata_filter=" ")
-    assert IncidentFilters.build(odata_filter="").odata_filter is None
+    assert IncidentQuery.build(odata_filter="").odata_filter is None
 
 
 def test_the_legacy_renaming_leaves_string_literals_alone() -> None:
