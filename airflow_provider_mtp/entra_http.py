@@ -52,8 +52,8 @@ from airflow_provider_mtp.retrying import Retryable, RetryBudget, retrying
 log = logging.getLogger(__name__)
 
 #: Attempts in all and the longest wait slept, as the API transport's defaults (``Transport``).
-MAX_ATTEMPTS = 6
-MAX_WAIT_S = 60.0
+MAX_ATTEMPTS = RetryBudget.max_attempts
+MAX_WAIT_S = RetryBudget.max_wait
 _RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 
 
@@ -71,8 +71,8 @@ class RetryPolicy:
 
     max_attempts: int = MAX_ATTEMPTS
     max_wait: float = MAX_WAIT_S
-    backoff_base: float = 1.0
-    backoff_cap: float = 30.0
+    backoff_base: float = RetryBudget.backoff_base
+    backoff_cap: float = RetryBudget.backoff_cap
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random | None = None
 

@@ -488,10 +488,11 @@ class TransportBase:
         tokens: TokenSource,
         identity: ApiIdentity,
         allowed_hosts: frozenset[str] = frozenset(),
-        max_attempts: int = 6,
-        max_wait: float = 60.0,
-        backoff_base: float = 1.0,
-        backoff_cap: float = 30.0,
+        # The one budget every client of the provider has (the Entra ID client's too).
+        max_attempts: int = RetryBudget.max_attempts,
+        max_wait: float = RetryBudget.max_wait,
+        backoff_base: float = RetryBudget.backoff_base,
+        backoff_cap: float = RetryBudget.backoff_cap,
         rng: random.Random | None = None,
         logger: logging.Logger = log,
     ) -> None:

@@ -23,7 +23,7 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_mtp import auth, entra_http
-from airflow_provider_mtp.api.transport import Transport
+from airflow_provider_mtp.api.call_rules import TransportBase
 from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.errors import (
     MTPAuthError,
@@ -33,6 +33,7 @@ from airflow_provider_mtp.errors import (
 )
 from airflow_provider_mtp.hooks.mtp import MTPHook
 from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
+from airflow_provider_mtp.retrying import RetryBudget
 from airflow_provider_mtp.triggers.incidents import IncidentEventTrigger, IncidentTrigger
 
 CONN_ID = "mtp_token_test"
@@ -407,7 +408,8 @@ def test_a_wrong_secret_is_not_retried_and_keeps_its_aadsts_message(
 
 def test_entra_retries_use_the_api_transports_budget() -> None:
     policy = entra_http.RetryPolicy()
-    defaults = Transport.__init__.__kwdefaults__ or {}
+    assert policy.budget == RetryBudget()
+    defaults = TransportBase.__init__.__kwdefaults__ or {}
     assert (policy.max_attempts, policy.max_wait, policy.backoff_base, policy.backoff_cap) == (
         defaults["max_attempts"],
         defaults["max_wait"],
