@@ -30,7 +30,7 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_mtp.api.session import USER_AGENT, ssl_context
 from airflow_provider_mtp.errors import MTPConfigError
-from airflow_provider_mtp.hooks.mtp import checked_comment, incident_changes
+from airflow_provider_mtp.hooks.mtp import DEFAULT_MAX_WAIT_S, checked_comment, incident_changes
 from airflow_provider_mtp.off_loop import import_module
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ class MTPAsyncHook(BaseHook):
 
     :param mtp_conn_id: the ``mtp`` connection to use.
     :param api: ``graph`` or ``legacy`` to override the connection's back end.
+    :param max_wait: the longest wait (seconds) the hook sleeps through when the service throttles;
+        a longer one raises :class:`~airflow_provider_mtp.errors.MTPThrottledError` at once. Default 60 s.
     """
 
     conn_name_attr = "mtp_conn_id"
@@ -60,11 +62,17 @@ class MTPAsyncHook(BaseHook):
     hook_name = "Microsoft Defender XDR"
 
     def __init__(
-        self, *, mtp_conn_id: str = default_conn_name, api: str | None = None, **kwargs: Any
+        self,
+        *,
+        mtp_conn_id: str = default_conn_name,
+        api: str | None = None,
+        max_wait: float | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.mtp_conn_id = mtp_conn_id
         self.api = api
+        self.max_wait = max_wait
         self._settings: ConnectionSettings | None = None
         self._client: AsyncSecurityClient | None = None
         # msal's token calls go through a requests session of their own.
@@ -162,6 +170,7 @@ class MTPAsyncHook(BaseHook):
             tokens=tokens,
             identity=backend.identity,
             allowed_hosts=settings.allowed_hosts,
+            max_wait=DEFAULT_MAX_WAIT_S if self.max_wait is None else float(self.max_wait),
         )
         self._token_session = session
         return AsyncSecurityClient(api=backend, transport=transport)
