@@ -330,9 +330,9 @@ def run_trigger_week(
 
     listing = MTPAsyncHook.list_incidents
 
-    def watched_listing(self: MTPAsyncHook, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+    def watched_listing(self: MTPAsyncHook, *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
         async def read() -> AsyncIterator[dict[str, Any]]:
-            async for incident in listing(self, **kwargs):
+            async for incident in listing(self, *args, **kwargs):
                 yield incident
             state["listed"] = True
 
