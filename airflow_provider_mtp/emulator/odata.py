@@ -23,6 +23,7 @@ Every malformed input raises :class:`ODataError`, whose message names the proble
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -221,6 +222,10 @@ _LITERAL_KINDS: Final[dict[str, FieldKind]] = {
 }
 
 
+#: Row timestamps repeat from call to call (the store's incidents): each text is read once.
+_row_ticks: Final = functools.lru_cache(maxsize=1 << 16)(odata_ticks)
+
+
 class _Incomparable:
     """A row value of the wrong type (a store bug, or a field another back end fills differently)."""
 
@@ -233,7 +238,7 @@ def _comparable(value: Any, kind: FieldKind) -> Any:
     if value is None:
         return None
     if kind == "datetime" and isinstance(value, str):
-        return odata_ticks(value)
+        return _row_ticks(value)
     if kind in ("string", "enum") and isinstance(value, str):
         return value.casefold()
     if kind == "integer" and isinstance(value, int) and not isinstance(value, bool):

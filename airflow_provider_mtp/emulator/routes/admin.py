@@ -87,9 +87,12 @@ async def put_incidents(request: Request) -> dict[str, Any]:
         raise ApiError(400, "BadRequest", "The body must be an incident object or a list of them.")
     state = state_of(request)
     portal = "https://security.microsoft.com"
-    incidents = [
-        state.incidents.put(item, tenant_id=state.directory.tenant_id, portal=portal) for item in items
-    ]
+    try:
+        incidents = [
+            state.incidents.put(item, tenant_id=state.directory.tenant_id, portal=portal) for item in items
+        ]
+    except ValueError as exc:
+        raise ApiError(400, "BadRequest", str(exc)) from exc
     return {"value": incidents}
 
 

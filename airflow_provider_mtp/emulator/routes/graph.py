@@ -55,12 +55,6 @@ def _context(request: Request, fragment: str) -> str:
     return f"{state_of(request).url}/{_version(request)}/$metadata#{fragment}"
 
 
-def _without_alerts(incident: dict[str, Any], expand: bool) -> dict[str, Any]:
-    if not expand:
-        incident.pop("alerts", None)
-    return incident
-
-
 def _expand_alerts(request: Request) -> bool:
     expand = request.query_params.get("$expand", "")
     if expand and expand.strip() != "alerts":
@@ -76,6 +70,7 @@ def _expand_alerts(request: Request) -> bool:
 def list_incidents(request: Request) -> dict[str, Any]:
     authorize(request, Api.GRAPH, READ)
     expand = _expand_alerts(request)
+    count = request.query_params.get("$count", "").lower() == "true"
     page = page_of(
         request,
         fields=FILTER_FIELDS,
@@ -84,11 +79,13 @@ def list_incidents(request: Request) -> dict[str, Any]:
         default_top=MAX_TOP,
         legacy=False,
         allow_orderby=True,
+        alerts=expand,
+        count=count,
     )
     body: dict[str, Any] = {"@odata.context": _context(request, "security/incidents")}
-    if request.query_params.get("$count", "").lower() == "true":
+    if count:
         body["@odata.count"] = page.total
-    body["value"] = [_without_alerts(item, expand) for item in page.items]
+    body["value"] = page.items
     if page.has_more:
         params = dict(request.query_params)
         params["$skip"] = str(page.skip + len(page.items))
@@ -99,8 +96,8 @@ def list_incidents(request: Request) -> dict[str, Any]:
     return body
 
 
-def _incident_or_404(request: Request, incident_id: str) -> dict[str, Any]:
-    found = state_of(request).incidents.get(incident_id)
+def _incident_or_404(request: Request, incident_id: str, *, alerts: bool = False) -> dict[str, Any]:
+    found = state_of(request).incidents.get(incident_id, alerts=alerts)
     if found is None:
         raise ApiError(404, "NotFound", f"Incident {incident_id} was not found.")
     return found
@@ -110,7 +107,7 @@ def _incident_or_404(request: Request, incident_id: str) -> dict[str, Any]:
 def get_incident(incident_id: str, request: Request) -> dict[str, Any]:
     authorize(request, Api.GRAPH, READ)
     expand = _expand_alerts(request)
-    incident = _without_alerts(_incident_or_404(request, incident_id), expand)
+    incident = _incident_or_404(request, incident_id, alerts=expand)
     return {"@odata.context": _context(request, "security/incidents/$entity"), **incident}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,20 +16,18 @@ from airflow_provider_mtp.emulator.replies import ApiError
 class Page:
     """One page of a listing.
 
-    :param items: the incidents on this page (Graph shape).
-    :param total: how many match the filter.
+    :param items: the incidents on this page (Graph shape; read-only below the top level).
+    :param total: how many match the filter, when counted.
     :param skip: the offset of this page.
     :param top: the page size asked for.
+    :param has_more: whether matching incidents follow this page.
     """
 
     items: list[dict[str, Any]]
-    total: int
+    total: int | None
     skip: int
     top: int
-
-    @property
-    def has_more(self) -> bool:
-        return self.skip + len(self.items) < self.total
+    has_more: bool
 
 
 def odata_failure(exc: odata.ODataError, *, legacy: bool) -> ApiError:
@@ -49,6 +47,9 @@ def page_of(
     default_top: int,
     legacy: bool,
     allow_orderby: bool,
+    alerts: bool,
+    count: bool,
+    transform: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
 ) -> Page:
     """Apply ``$filter``, ``$orderby``, ``$skip`` and ``$top`` to the store.
 
@@ -59,6 +60,10 @@ def page_of(
     :param default_top: the page size without ``$top``.
     :param legacy: write errors in the MTP shape.
     :param allow_orderby: honour ``$orderby`` (Graph) or ignore it (MTP, undocumented there).
+    :param alerts: the items carry their alerts (else no ``alerts`` key, and none are copied).
+    :param count: count every match (``$count=true``); else a filtered listing stops after the page.
+    :param transform: makes each item from the Graph-shape incident (e.g. the MTP shape); kept per
+        incident version by the store.
     """
     from airflow_provider_mtp.emulator.state import state_of
 
@@ -74,7 +79,13 @@ def page_of(
         skip = odata.parse_skip(params.get("$skip"))
     except odata.ODataError as exc:
         raise odata_failure(exc, legacy=legacy) from exc
-    matching = state_of(request).incidents.select(
-        None if predicate is None else (lambda row: predicate(view(row))), orderby
+    found = state_of(request).incidents.page(
+        None if predicate is None else (lambda row: predicate(view(row))),
+        orderby,
+        skip=skip,
+        top=top,
+        alerts=alerts,
+        count=count,
+        transform=transform,
     )
-    return Page(items=matching[skip : skip + top], total=len(matching), skip=skip, top=top)
+    return Page(items=found.items, total=found.total, skip=skip, top=top, has_more=found.more)

@@ -58,11 +58,12 @@ def list_incidents(request: Request) -> dict[str, Any]:
         default_top=MAX_TOP,
         legacy=True,
         allow_orderby=False,
+        # Legacy incidents always embed their alerts; the MTP API has no count and no nextLink.
+        alerts=True,
+        count=False,
+        transform=mapping.incident_to_legacy,
     )
-    return {
-        "@odata.context": _context(request, "Incidents"),
-        "value": [mapping.incident_to_legacy(item) for item in page.items],
-    }
+    return {"@odata.context": _context(request, "Incidents"), "value": page.items}
 
 
 def _incident_id(raw: str) -> str:
