@@ -95,6 +95,11 @@ def _plain_times(context: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _utcnow() -> datetime:
+    """The time a poke decides by (a function, so tests can move the clock)."""
+    return datetime.now(UTC)
+
+
 class IncidentSensor(BaseSensorOperator):
     """Wait until enough incidents were updated in the run's window; return their summaries.
 
@@ -278,7 +283,7 @@ class IncidentSensor(BaseSensorOperator):
         window = self._run_window(context).shifted(-self.lag)
         self._check(query, window)
         # Taken before the listing: a listing read after the window closed is complete.
-        now = datetime.now(UTC)
+        now = _utcnow()
         matches = self._list(query, window)
         decision = decide(
             len(matches),

@@ -262,6 +262,8 @@ def test_sensor_keeps_asking_while_the_window_is_open(
     from airflow.utils.session import create_session
 
     from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
+    from airflow_provider_mtp.sensors import incidents as sensor_module
+    from airflow_provider_mtp.triggers import incidents as trigger_module
 
     polls: list[str] = []
     original = MTPAsyncHook.list_incidents
@@ -280,12 +282,20 @@ def test_sensor_keeps_asking_while_the_window_is_open(
 
     values = []
     for dag in (module.reschedule_dag, module.deferrable_dag):
-        # Open a few more seconds: the run starts while it is open, and must wait for it to close.
+        # The window ends an hour from now, and the clock the sensor and the trigger decide by
+        # reads "open" for the first decision only, then "closed": the run starts while the window
+        # is open and must ask again, however long the machine takes to start the task.
         now = datetime.now(UTC)
-        conf = {
-            "start": (now - timedelta(hours=1)).isoformat(),
-            "end": (now + timedelta(seconds=4)).isoformat(),
-        }
+        end = now + timedelta(hours=1)
+        readings = {"sensor": 0, "trigger": 0}
+
+        def clock(who: str, end: datetime = end, readings: dict[str, int] = readings) -> datetime:
+            readings[who] += 1
+            return datetime.now(UTC) if readings[who] == 1 else end + timedelta(seconds=1)
+
+        monkeypatch.setattr(sensor_module, "_utcnow", lambda: clock("sensor"))
+        monkeypatch.setattr(trigger_module, "_utcnow", lambda: clock("trigger"))
+        conf = {"start": (now - timedelta(hours=1)).isoformat(), "end": end.isoformat()}
         run = dag.test(run_conf=conf)
         assert states(run) == {"wait": "success"}
         values.append(xcom(run, "wait"))
@@ -294,6 +304,7 @@ def test_sensor_keeps_asking_while_the_window_is_open(
                 ti_id = run.get_task_instance("wait", session=session).id
                 reschedules = session.query(TaskReschedule).filter(TaskReschedule.ti_id == ti_id).count()
             assert reschedules >= 1, "the sensor should have been rescheduled while the window was open"
+            assert readings["sensor"] >= 2, "the sensor should have poked again after the window closed"
 
     # Two of the three wanted: once the window closed, on_empty="succeed" returned them, alike.
     assert len(values[0]) == 2
