@@ -33,10 +33,12 @@ from airflow_provider_mtp.api.odata import check_page_size, odata_datetime
 from airflow_provider_mtp.api.raw_filter import checked_odata_filter
 from airflow_provider_mtp.errors import MTPConfigError
 
-__all__ = ["TIME_BOUNDS", "IncidentQuery"]
+__all__ = ["FILTERS", "TIME_BOUNDS", "IncidentQuery"]
 
-#: The time-bound fields, as ``(field, OData property on Graph)``; a listing's pieces narrow them.
+#: The time-bound fields; a listing's pieces narrow them.
 TIME_BOUNDS = ("created_from", "created_before", "updated_from", "updated_before")
+#: The filter fields (what a sensor or trigger takes besides its window), in messages' order.
+FILTERS = ("status", "severity", "assigned_to", "classification", "tags", "odata_filter")
 _LISTS = ("status", "severity", "classification", "tags")
 
 
@@ -173,7 +175,7 @@ class IncidentQuery:
     def describe(self) -> str:
         """``status=active, severity=high|medium`` or ``no filters``, for messages (filters only)."""
         parts = []
-        for name in ("status", "severity", "assigned_to", "classification", "tags", "odata_filter"):
+        for name in FILTERS:
             value = getattr(self, name)
             if value is None:
                 continue

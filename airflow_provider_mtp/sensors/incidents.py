@@ -17,7 +17,6 @@ XCom and raise the same exceptions.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import uuid
@@ -32,7 +31,7 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from airflow_provider_mtp import errors
-from airflow_provider_mtp.api.incident_query import TIME_BOUNDS, IncidentQuery
+from airflow_provider_mtp.api.incident_query import FILTERS, IncidentQuery
 from airflow_provider_mtp.common.utc import parse_iso, plain_utc
 from airflow_provider_mtp.errors import MTPConfigError
 from airflow_provider_mtp.incident_rules import (
@@ -56,11 +55,6 @@ __all__ = ["IncidentSensor"]
 #: The sensor's filter arguments, which it keeps as (templated) attributes of the same name: the
 #: fields of IncidentQuery but the time bounds (the run's window sets them) and the reply's shape
 #: (``include_alerts``, ``page_size``: the sensor returns summaries).
-FILTERS = tuple(
-    field.name
-    for field in dataclasses.fields(IncidentQuery)
-    if field.name not in (*TIME_BOUNDS, "include_alerts", "page_size")
-)
 
 
 def _seconds(value: Any, *, name: str) -> timedelta | None:
