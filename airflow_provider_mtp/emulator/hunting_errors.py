@@ -66,9 +66,24 @@ def position(token: Token) -> str:
     return f"line {token.line}, column {token.column + 1}"
 
 
-def unsupported(construct: str, token: Token | None = None, why: str = "") -> HuntingError:
+#: The sentence that tells valid KQL the emulator does not run from a query Kusto refuses too.
+NOT_RUN = "is valid KQL that this emulator does not run"
+
+
+def unsupported(
+    construct: str, token: Token | None = None, why: str = "", *, valid: bool = False
+) -> HuntingError:
+    """400 ``unsupported`` naming a KQL construct, where it is, and why.
+
+    :param construct: the construct in KQL terms (``project-reorder``, ``evaluate bag_unpack``).
+    :param token: where it starts, for the line and column.
+    :param why: what to do instead, or what part of the construct runs.
+    :param valid: the construct is valid KQL (Kusto runs it): say so.
+    """
     where = f" at {position(token)}" if token is not None else ""
     because = f": {why}" if why else ""
+    if valid:
+        return HuntingError(f"'{construct}'{where} {NOT_RUN}{because}.", kind="unsupported")
     return HuntingError(f"unsupported KQL construct '{construct}'{where}{because}", kind="unsupported")
 
 

@@ -19,6 +19,7 @@ from airflow_provider_mtp.emulator.hunting_errors import (
     unsupported,
     walk,
 )
+from airflow_provider_mtp.emulator.kql_rewrites import rewrite
 
 _CAPPED_AGGREGATES = {"make_list": "list", "make_set": "set"}
 _REMOTE_SOURCES = {"database", "cluster"}
@@ -47,6 +48,12 @@ def _check_where(node: Any) -> None:
 
 
 def _check_argument(node: Any) -> None:
+    parent = node.parentCtx
+    while parent is not None and not isinstance(parent, KqlParser.EvaluateOperatorContext):
+        parent = parent.parentCtx
+    if parent is not None:
+        # Plugins take named parameters (bag_unpack(d, ignoredProperties=...)); they check their own.
+        return
     argument = node.namedExpression()
     clause = argument.namedExpressionNameClause() if argument is not None else None
     if clause is not None:
@@ -210,8 +217,6 @@ def prepare_query(query: str) -> str:
             f"advanced hunting. ({RECOGNITION_ERROR})",
             kind="syntax",
         )
-    edits: list[_Edit] = []
-    handled: set[int] = set()
     for node in walk(parsed.tree):
         if isinstance(node, KqlParser.WhereOperatorContext):
             _check_where(node)
@@ -219,11 +224,16 @@ def prepare_query(query: str) -> str:
             _check_argument(node)
         elif isinstance(node, KqlParser.NamedFunctionCallExpressionContext):
             _check_call(node)
-        elif isinstance(node, KqlParser.SummarizeOperatorContext):
-            summarize_edits, summarize_handled = _cap_edits(node, query)
+    text = rewrite(query, parsed.tree)
+    tree = parsed.tree if text == query else duckdb_kql.parse(text).tree
+    edits: list[_Edit] = []
+    handled: set[int] = set()
+    for node in walk(tree):
+        if isinstance(node, KqlParser.SummarizeOperatorContext):
+            summarize_edits, summarize_handled = _cap_edits(node, text)
             edits.extend(summarize_edits)
             handled |= summarize_handled
-    for node in walk(parsed.tree):
+    for node in walk(tree):
         if (
             isinstance(node, KqlParser.NamedFunctionCallExpressionContext)
             and _function_name(node).lower() in _CAPPED_AGGREGATES
@@ -235,4 +245,4 @@ def prepare_query(query: str) -> str:
                 node.start,
                 "a size limit is honoured only on a summarize aggregate that is the call itself",
             )
-    return _apply(query, edits) if edits else query
+    return _apply(text, edits) if edits else text

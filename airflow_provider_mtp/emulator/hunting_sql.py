@@ -22,6 +22,9 @@ from airflow_provider_mtp.emulator.hunting_errors import (
     unsupported,
     walk,
 )
+from airflow_provider_mtp.emulator.kql_constructs import unsupported_construct
+from airflow_provider_mtp.emulator.kql_operators import STAGE, plan
+from airflow_provider_mtp.emulator.kql_search import expand_search
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ def _binder_error(message: str, query: str) -> HuntingError:
         return HuntingError(
             f"{prefix}Failed to resolve scalar expression named '{match.group(1)}'", kind="semantic"
         )
+    if match and not match.group(1).startswith(("_", "mtp_")):
+        return HuntingError(f"Failed to resolve scalar expression named '{match.group(1)}'", kind="semantic")
     if match:
         # The name is one duckdb-kql made up, not the author's; say what is wrong without it.
         return HuntingError("Failed to resolve a column the query refers to.", kind="semantic")
@@ -97,10 +102,16 @@ def _catalog_error(message: str, query: str, tables: list[str]) -> HuntingError:
     return HuntingError("Failed to resolve an entity the query refers to.", kind="semantic")
 
 
-def _translation_error(exc: Exception, tables: list[str]) -> HuntingError:
+def _translation_error(exc: Exception, tables: list[str], text: str) -> HuntingError:
     if isinstance(exc, duckdb_kql.KqlUnsupportedError):
-        span = f" at line {exc.span.line}, column {exc.span.column + 1}" if exc.span else ""
-        return HuntingError(f"unsupported KQL construct '{exc.construct}'{span}", kind="unsupported")
+        span = (exc.span.line, exc.span.column) if exc.span else None
+        error = unsupported_construct(exc.construct, exc.hint, span, text)
+        name = exc.construct.rpartition(":")[2]
+        node = _name_in_query(text, name) if error.kind == "semantic" else None
+        operator = _operator_of(node) if node is not None else None
+        if operator and error.message.startswith("Failed to resolve"):
+            return HuntingError(f"'{operator}' operator: {error.message}", kind="semantic")
+        return error
     if isinstance(exc, duckdb_kql.KqlSyntaxError):
         return HuntingError(f"Query could not be parsed. ({RECOGNITION_ERROR})", kind="syntax")
     if isinstance(exc, duckdb_kql.KqlSchemaError):
@@ -141,6 +152,22 @@ def translate(text: str, schema: SchemaKey) -> tuple[str, tuple[tuple[str, Any],
     :raises HuntingError: 400 ``syntax``/``semantic``/``unsupported``; 500 for a translator crash.
     """
     tables = [table for table, _ in schema]
+    planned = plan(expand_search(text, schema))
+    head = _to_sql(planned.text, schema, tables, planned.label)
+    rest = _to_sql(planned.rest, schema, tables, planned.label) if planned.rest is not None else None
+    helpers = [_to_sql(kql, schema, tables, planned.label) for _, kql in planned.ctes]
+    parameters = dict(head.parameters)
+    # Every part binds the same clock parameter, with the same value.
+    for part in [rest, *helpers]:
+        if part is not None:
+            parameters.update(part.parameters)
+    sql = planned.join(
+        str(head), str(rest) if rest is not None else None, [str(helper) for helper in helpers]
+    )
+    return sql, tuple(parameters.items())
+
+
+def _to_sql(text: str, schema: SchemaKey, tables: list[str], label: str = "") -> Any:
     try:
         translated = duckdb_kql.to_sql(
             text,
@@ -148,12 +175,21 @@ def translate(text: str, schema: SchemaKey) -> tuple[str, tuple[tuple[str, Any],
             query_now=CLOCK_PLACEHOLDER,
             allow_write=False,
         )
+    except duckdb_kql.KqlSchemaError as exc:
+        if exc.name == STAGE:
+            raise unsupported(
+                f"{label} | join",
+                why=f"after {label}, join, lookup, union and a named mv-expand do not run here "
+                "(they need its output columns before the query runs)",
+                valid=True,
+            ) from None
+        raise _translation_error(exc, tables, text) from None
     except Exception as exc:
-        raise _translation_error(exc, tables) from None
+        raise _translation_error(exc, tables, text) from None
     if translated.unbound:
         names = ", ".join(translated.unbound)
         raise HuntingError(f"Query parameter(s) {names} declared without a value", kind="semantic")
-    return str(translated), tuple(translated.parameters.items())
+    return translated
 
 
 def engine_error(exc: duckdb.Error, query: str, tables: list[str]) -> HuntingError:
@@ -232,7 +268,9 @@ def check_sources(cursor: duckdb.DuckDBPyConnection, sql: str, hunting_tables: s
     A KQL table name reaches DuckDB as written, so ``duckdb_tables`` or ``sqlite_master`` would
     otherwise answer with the database's internals. DuckDB's own parser says what the SQL reads.
     """
-    (tree_text,) = cursor.execute("SELECT json_serialize_sql(?)", [sql]).fetchone() or ("{}",)
+    rows = cursor.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()
+    # fetchall, not fetchone: an unfinished result blocks the binding of a PIVOT, which runs a query.
+    (tree_text,) = rows[0] if rows else ("{}",)
     tables: list[tuple[str, str, str]] = []
     functions: list[str] = []
     ctes: set[str] = set()
