@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -209,40 +209,20 @@ class MTPAsyncHook(BaseHook):
         client = await self.get_client()
         return await client.get_incident(str(incident_id), include_alerts=include_alerts)
 
-    async def update_incident(
-        self,
-        incident_id: str | int,
-        *,
-        status: str | None = None,
-        assigned_to: str | None = None,
-        classification: str | None = None,
-        determination: str | None = None,
-        tags: Sequence[str] | None = None,
-        comment: str | None = None,
-    ) -> dict[str, Any]:
-        """Change an incident; the same arguments, checks and calls as :meth:`MTPHook.update_incident
-        <airflow_provider_mtp.hooks.mtp.MTPHook.update_incident>`.
+    async def update_incident(self, incident_id: str | int, **changes: Any) -> dict[str, Any]:
+        """Change an incident; the same keyword arguments, checks and calls as :meth:`MTPHook.update_incident
+        <airflow_provider_mtp.hooks.mtp.MTPHook.update_incident>` (``status``, ``assigned_to``,
+        ``classification``, ``determination``, ``tags``, ``comment``).
 
         :param incident_id: the incident id.
-        :param status: ``active``, ``inProgress``, ``resolved`` or ``redirected``.
-        :param assigned_to: the new assignee; ``""`` unassigns.
-        :param classification: e.g. ``truePositive``, ``falsePositive``.
-        :param determination: e.g. ``malware``, ``phishing``.
-        :param tags: the incident's custom tags, replacing the current ones.
-        :param comment: a comment to add. Not idempotent: the service adds it again if called again.
+        :param changes: the fields to change, and ``comment``: a comment to add (not idempotent:
+            the service adds it again if called again).
         :return: the updated incident in the Graph shape.
+        :raises MTPConfigError: before any call, for an unknown field or value.
         """
-        changes = incident_changes(
-            incident_id,
-            status=status,
-            assigned_to=assigned_to,
-            classification=classification,
-            determination=determination,
-            tags=tags,
-            comment=comment,
-        )
+        checked = incident_changes(incident_id, **changes)
         client = await self.get_client()
-        return await client.update_incident(str(incident_id), changes, comment=comment)
+        return await client.update_incident(str(incident_id), checked, comment=changes.get("comment"))
 
     async def add_incident_comment(self, incident_id: str | int, text: str) -> list[dict[str, Any]]:
         """Add a comment; every comment of the incident afterwards.
