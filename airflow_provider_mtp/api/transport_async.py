@@ -94,17 +94,6 @@ class AsyncTransport(TransportBase):
         except Retryable as exc:
             raise self.rules.exhausted(call, exc) from exc.__cause__
 
-    async def aget_json(self, path_or_url: str, *, params: Any = None, permission: str | None = None) -> Any:
-        """``GET`` with retries; the decoded JSON body.
-
-        :param path_or_url: a path under the origin, or an absolute URL on an allowed host.
-        :param params: query parameters.
-        :param permission: the permission named in a 403 when the service names none.
-        """
-        return await self.send(
-            ApiRequest(method="GET", path=path_or_url, params=params, permission=permission)
-        )
-
     async def close(self) -> None:
         """Close the aiohttp session."""
         await self.client.close()
