@@ -7,11 +7,18 @@ import time
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_mtp.emulator.config import Clock, EmulatorConfig
 from airflow_provider_mtp.emulator.identity import Directory, default_apps, derived_id
-from airflow_provider_mtp.emulator.replies import ApiError, EntraError, api_error_handler, entra_error_handler
+from airflow_provider_mtp.emulator.replies import (
+    ApiError,
+    EntraError,
+    api_error_handler,
+    entra_error_handler,
+    http_error_handler,
+)
 from airflow_provider_mtp.emulator.state import EmulatorState, RequestCounter
 
 log = logging.getLogger(__name__)
@@ -130,6 +137,8 @@ def create_app(state: EmulatorState) -> FastAPI:
     app.state.emulator = state
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(EntraError, entra_error_handler)
+    # No route, or a method the route does not take: the API's own error shape, not FastAPI's.
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.include_router(admin.router)
     app.include_router(faults.router)
     app.include_router(legacy.router)
