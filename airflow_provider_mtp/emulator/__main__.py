@@ -10,19 +10,32 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mtp.common.utc import parse_iso
-from airflow_provider_mtp.emulator.config import HUNTING_MAX_RESULT_BYTES, HUNTING_TIMEOUT_S, EmulatorConfig
+from airflow_provider_mtp.emulator.config import (
+    HUNTING_CPU_SECONDS,
+    HUNTING_MAX_CONCURRENT,
+    HUNTING_MAX_RESULT_BYTES,
+    HUNTING_TIMEOUT_S,
+    EmulatorConfig,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_mtp.emulator.state import EmulatorState
 
 log = logging.getLogger("airflow_provider_mtp.emulator")
+
+#: How long an interrupted hunting query may take to end before the process leaves without it.
+_QUERY_END_WAIT_S = 2.0
 
 
 def _iso_datetime(text: str) -> datetime:
@@ -79,11 +92,31 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmulatorConfig, Path | No
         help="size cap of one hunting result (default 50 MiB)",
     )
     add(
+        "--max-concurrent-queries",
+        type=int,
+        default=HUNTING_MAX_CONCURRENT,
+        help="hunting queries run at once, more wait their turn "
+        f"(default: the CPU count, at least 4; here {HUNTING_MAX_CONCURRENT})",
+    )
+    add(
+        "--hunting-cpu-seconds",
+        type=float,
+        default=HUNTING_CPU_SECONDS,
+        help="per-tenant hunting CPU budget, seconds of query CPU per 15-minute cycle "
+        f"(default {HUNTING_CPU_SECONDS:g}; --no-quotas turns it off)",
+    )
+    add(
         "--state-dir",
         type=Path,
         default=None,
         help="where the CA bundle, the cert app's key and the federated token file go "
         "(default: a temporary folder removed at exit)",
+    )
+    add(
+        "--externaldata-dir",
+        type=Path,
+        default=None,
+        help="folder whose externaldata.json maps URLs to files for KQL externaldata (no network)",
     )
     add("--log-level", default="INFO", help="stderr log level (default INFO)")
     args = parser.parse_args(argv)
@@ -92,6 +125,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmulatorConfig, Path | No
             parser.error(f"--{name.replace('_', '-')} must be 0 or more")
     if args.token_lifetime < 1:
         parser.error("--token-lifetime must be at least 1 second")
+    if args.max_concurrent_queries < 1:
+        parser.error("--max-concurrent-queries must be at least 1")
+    if args.hunting_cpu_seconds <= 0:
+        parser.error("--hunting-cpu-seconds must be more than 0 (--no-quotas turns the budget off)")
     config = EmulatorConfig(
         host=args.host,
         hostname=args.hostname,
@@ -106,6 +143,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmulatorConfig, Path | No
         row_limit_behaviour=args.row_limit_behaviour,
         query_timeout=args.query_timeout,
         max_result_bytes=args.max_result_bytes,
+        max_concurrent_queries=args.max_concurrent_queries,
+        hunting_cpu_seconds=args.hunting_cpu_seconds,
+        externaldata_dir=args.externaldata_dir,
     )
     logging.basicConfig(
         stream=sys.stderr,
@@ -154,35 +194,42 @@ def ready_line(state: Any, ca_bundle: Path) -> dict[str, Any]:
     }
 
 
-async def serve(config: EmulatorConfig, state_dir: Path) -> None:
+async def serve(
+    config: EmulatorConfig, state_dir: Path, *, built: Callable[[EmulatorState], None] | None = None
+) -> None:
+    """Build the tenant, print the ready line, serve until a signal.
+
+    :param built: called with the run's state once it is built.
+    """
     import uvicorn
 
     from airflow_provider_mtp.emulator.app import build_state, create_app
     from airflow_provider_mtp.emulator.identity import provision_credentials
+    from airflow_provider_mtp.emulator.serving import EmulatorServer, count_connections, listening_socket
     from airflow_provider_mtp.emulator.tls import write_tls_files
 
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((config.host, config.port))
+    sock = listening_socket(config.host, config.port)
     port = sock.getsockname()[1]
     host = config.advertised_host
     url = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
     tls = write_tls_files(state_dir, hostnames=[host, config.host])
     state = build_state(config, url=url)
+    if built is not None:
+        built(state)
     # Certificate, federated token and managed identity credentials live in the state dir.
     provision_credentials(state.directory, state_dir, seed=config.seed)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(state),
-            ssl_certfile=str(tls.certificate),
-            ssl_keyfile=str(tls.private_key),
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=5,
-        )
+    server_config = uvicorn.Config(
+        create_app(state),
+        ssl_certfile=str(tls.certificate),
+        ssl_keyfile=str(tls.private_key),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        # Queries are interrupted as shutdown starts; this bounds anything else still open.
+        timeout_graceful_shutdown=2,
     )
+    count_connections(server_config, state.connections)
+    server = EmulatorServer(server_config, on_shutdown=state.hunting.close)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if serving.done():
@@ -202,14 +249,21 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn shuts down gracefully on a signal, then re-raises it; SIGTERM then ends up where
     # SIGINT does (KeyboardInterrupt, caught below), so both exit with status 0.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    states: list[EmulatorState] = []
     try:
-        asyncio.run(serve(config, directory))
+        asyncio.run(serve(config, directory, built=states.append))
     except KeyboardInterrupt:
         pass
     finally:
         if temporary:
             shutil.rmtree(directory, ignore_errors=True)
     log.info("emulator stopped")
+    if states and not states[0].hunting.wait_idle(timeout=_QUERY_END_WAIT_S):
+        # A query DuckDB has not let go of yet: finalising the interpreter would kill its thread
+        # inside DuckDB, which aborts the process. Nothing is left to clean up: leave at once.
+        log.warning("a hunting query was still running at exit")
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 

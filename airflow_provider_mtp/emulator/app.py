@@ -102,8 +102,9 @@ def build_state(config: EmulatorConfig, *, url: str) -> EmulatorState:
             row_limit_behaviour=config.row_limit_behaviour,
             query_timeout=config.query_timeout,
             max_result_bytes=config.max_result_bytes,
+            max_concurrent=config.max_concurrent_queries,
         ),
-        quotas=Quotas(enabled=config.quotas),
+        quotas=Quotas(enabled=config.quotas, cpu_seconds=config.hunting_cpu_seconds),
         con=con,
         seeded_rows=seeded_rows,
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
 RowLimitBehaviour = Literal["truncate", "error"]
@@ -14,6 +16,13 @@ HUNTING_ROW_LIMIT = 100_000
 HUNTING_TIMEOUT_S = 180.0
 HUNTING_MAX_RESULT_BYTES = 50 * 1024 * 1024
 HUNTING_DATA_DAYS = 30
+#: Hunting queries run at once (each on its own DuckDB cursor and thread); more wait their turn.
+HUNTING_MAX_CONCURRENT = max(4, os.cpu_count() or 1)
+#: The per-tenant hunting CPU budget: seconds of query CPU per 15-minute cycle. The service sizes
+#: it by tenant and does not publish it; this is the older documented "10 minutes of run time per
+#: hour" (defender-api.md section 7), spread over four cycles.
+HUNTING_CPU_SECONDS = 150.0
+HUNTING_CPU_CYCLE_S = 900
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +43,10 @@ class EmulatorConfig:
     :param row_limit_behaviour: what a hunt beyond the row limit gets: ``truncate`` or ``error``.
     :param query_timeout: seconds a hunt may run before it fails with the service's timeout error.
     :param max_result_bytes: size cap of one hunting result, serialised.
+    :param max_concurrent_queries: hunting queries running at once; more wait their turn.
+    :param hunting_cpu_seconds: per-tenant hunting CPU budget, seconds per 15-minute cycle.
+    :param externaldata_dir: folder whose ``externaldata.json`` maps URLs to files that KQL
+        ``externaldata`` reads (the emulator has no network).
     """
 
     host: str = "127.0.0.1"
@@ -49,6 +62,9 @@ class EmulatorConfig:
     row_limit_behaviour: RowLimitBehaviour = "truncate"
     query_timeout: float = HUNTING_TIMEOUT_S
     max_result_bytes: int = HUNTING_MAX_RESULT_BYTES
+    max_concurrent_queries: int = HUNTING_MAX_CONCURRENT
+    hunting_cpu_seconds: float = HUNTING_CPU_SECONDS
+    externaldata_dir: Path | None = None
 
     @property
     def advertised_host(self) -> str:

@@ -25,11 +25,14 @@ One call of :meth:`HuntingEngine.run` goes through five steps:
    clock, writes disabled. The first time a SQL text runs, DuckDB's parser checks that it reads
    only hunting tables and its own CTEs: a KQL table name reaches DuckDB as written, and
    ``duckdb_tables`` or ``sqlite_master`` would otherwise answer with the database's internals.
-4. **Execution** on one DuckDB cursor owned by the engine, under a lock, DuckDB on one thread: the
-   same question gets the same answer (including ties in ``top``) call after call. Each hunting
-   table is a TEMP VIEW in that cursor over ``store.<table>`` filtered on the window, which lives
-   in two session variables, so nothing is re-created per query. A timer interrupts DuckDB after
-   ``query_timeout`` seconds.
+4. **Execution**, up to ``max_concurrent`` queries at a time, each on its own DuckDB cursor taken
+   from the engine's pool (a caller past the bound waits for one). DuckDB runs on one thread per
+   query: the same question gets the same answer (including ties in ``top``) call after call,
+   whatever else runs. Each hunting table is a TEMP VIEW in each cursor over ``store.<table>``
+   filtered on the window, which lives in two session variables of that cursor, so nothing is
+   re-created per query. A query is interrupted (DuckDB ``interrupt()``) once ``query_timeout``
+   seconds pass, or when its :class:`~airflow_provider_mtp.emulator.hunting_control.QueryControl`
+   is stopped (its client went away, the emulator shuts down).
 5. **Result.** At most ``row_limit + 1`` rows are fetched (the result streams); the row limit then
    truncates or fails. Values become JSON-ready: datetimes with 7 fractional digits and ``Z``
    (written by DuckDB, which is far faster than Python), dynamic values parsed, ``NaN`` and
@@ -40,7 +43,9 @@ Each step has its module: the window in :mod:`~airflow_provider_mtp.emulator.hun
 preparation in :mod:`~airflow_provider_mtp.emulator.hunting_guards`, translation, the checks on the
 SQL and DuckDB's errors in :mod:`~airflow_provider_mtp.emulator.hunting_sql`, result values in
 :mod:`~airflow_provider_mtp.emulator.hunting_results`, the error type in
-:mod:`~airflow_provider_mtp.emulator.hunting_errors`. This module holds the engine (execution).
+:mod:`~airflow_provider_mtp.emulator.hunting_errors`, stopping queries, the counters and the worker
+threads in :mod:`~airflow_provider_mtp.emulator.hunting_control`. This module holds the engine
+(execution).
 
 Errors are :class:`HuntingError` with the HTTP status, the API code, a Kusto-style message and a
 ``kind``; DuckDB's own messages (which quote the generated SQL) are never passed on. Columns in
@@ -50,11 +55,14 @@ converted, a malformed regex) are 400 ``semantic``, not 500: retrying cannot hel
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,14 +70,20 @@ import duckdb
 
 from airflow_provider_mtp.emulator.config import (
     HUNTING_DATA_DAYS,
+    HUNTING_MAX_CONCURRENT,
     HUNTING_MAX_RESULT_BYTES,
     HUNTING_ROW_LIMIT,
     HUNTING_TIMEOUT_S,
     Clock,
 )
+from airflow_provider_mtp.emulator.hunting_control import (
+    DaemonThreadPool,
+    HuntingCounters,
+    QueryControl,
+    stopped_error,
+)
 from airflow_provider_mtp.emulator.hunting_errors import (
     SIZE_MESSAGE,
-    TIMEOUT_MESSAGE,
     HuntingError,
     HuntingErrorKind,
 )
@@ -100,6 +114,7 @@ __all__ = [
     "HuntingError",
     "HuntingErrorKind",
     "HuntingOutput",
+    "QueryControl",
     "format_datetime",
     "format_timespan",
     "hunting_window",
@@ -117,35 +132,16 @@ _WINDOW_END_VAR = "mtp_hunting_window_end"
 _COLUMN_CACHE_SIZE = 512
 
 
+#: How often a query waiting for a cursor looks whether it was stopped.
+_SLOT_POLL_S = 0.1
+
+
 @dataclass
-class _Watchdog:
-    """Interrupts the cursor once ``timeout`` passes, unless the query finished first."""
+class _PooledCursor:
+    """A cursor with its TEMP VIEWs, and the engine generation (see :meth:`HuntingEngine.refresh`) it was made in."""
 
     cursor: duckdb.DuckDBPyConnection
-    timeout: float
-    fired: bool = False
-    _done: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _timer: threading.Timer | None = None
-
-    def __enter__(self) -> _Watchdog:
-        self._timer = threading.Timer(self.timeout, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        # Under the lock, so an interrupt can never land on the engine's next query.
-        with self._lock:
-            self._done = True
-        if self._timer is not None:
-            self._timer.cancel()
-
-    def _fire(self) -> None:
-        with self._lock:
-            if not self._done:
-                self.fired = True
-                self.cursor.interrupt()
+    generation: int
 
 
 class HuntingEngine:
@@ -158,9 +154,11 @@ class HuntingEngine:
     :param max_result_bytes: cap on the serialised rows (compact UTF-8 JSON).
     :param row_limit: most rows one answer holds.
     :param data_days: days of data visible, ending at ``now``.
+    :param max_concurrent: queries running at once, each on its own cursor; more wait for one.
 
-    Thread-safe: queries run one at a time on one cursor. The list of tables (and their columns)
-    is read on the first query that finds any; call :meth:`refresh` after creating more.
+    Thread-safe. The list of tables (and their columns) is read on the first query that finds
+    any; call :meth:`refresh` after creating more. :meth:`submit` runs a query on the engine's
+    own daemon threads (as many as ``max_concurrent``); :meth:`close` stops every query.
     """
 
     def __init__(
@@ -173,7 +171,10 @@ class HuntingEngine:
         max_result_bytes: int = HUNTING_MAX_RESULT_BYTES,
         row_limit: int = HUNTING_ROW_LIMIT,
         data_days: int = HUNTING_DATA_DAYS,
+        max_concurrent: int = HUNTING_MAX_CONCURRENT,
     ) -> None:
+        if max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be at least 1, not {max_concurrent}")
         if row_limit_behaviour not in ("truncate", "error"):
             raise ValueError(
                 f"row_limit_behaviour must be 'truncate' or 'error', not {row_limit_behaviour!r}"
@@ -186,14 +187,25 @@ class HuntingEngine:
         self._row_limit = row_limit
         self._data_days = data_days
         self._lock = threading.Lock()
-        self._cursor: duckdb.DuckDBPyConnection | None = None
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        self._idle_cursors: list[_PooledCursor] = []
+        self._generation = 0
+        self._active: set[QueryControl] = set()
+        self._active_lock = threading.Lock()
+        self._closed = False
+        self._counters = HuntingCounters(max_concurrent=max_concurrent)
+        self._pool = DaemonThreadPool(max_concurrent, "hunting")
         self._schema: dict[str, list[str]] = {}
         self._schema_key: tuple[tuple[str, tuple[str, ...]], ...] = ()
+        self._cache_lock = threading.Lock()
         self._column_cache: OrderedDict[str, tuple[list[str], list[str]]] = OrderedDict()
 
     @property
     def lock(self) -> threading.Lock:
-        """The lock queries run under: hold it to change the tables between two queries."""
+        """Guards the connection the engine was given: hold it to use that connection (to change rows).
+
+        Queries run on their own cursors without it; DuckDB keeps each query's snapshot whole.
+        """
         return self._lock
 
     @property
@@ -201,23 +213,41 @@ class HuntingEngine:
         """The hunting tables queries can read (known after the first query)."""
         return sorted(self._schema)
 
-    def run(self, query: str, *, timespan: str | None = None) -> HuntingOutput:
-        """Run one hunting query.
+    def run(
+        self, query: str, *, timespan: str | None = None, control: QueryControl | None = None
+    ) -> HuntingOutput:
+        """Run one hunting query on the caller's thread.
 
         :param query: the KQL.
         :param timespan: the Graph ``Timespan`` (None: the whole data window).
-        :raises HuntingError: for anything the service would refuse.
+        :param control: stops the query from another thread; holds its CPU and wall time after.
+        :raises HuntingError: for anything the service would refuse, and for a stopped query.
         """
+        control = control or QueryControl()
+        self._track(control)
         started, cpu_started = time.perf_counter(), time.thread_time()
+        failed = True
+        try:
+            output = self._run(query, timespan, control, started, cpu_started)
+            failed = False
+            return output
+        finally:
+            control.cpu_seconds = time.thread_time() - cpu_started
+            control.elapsed_seconds = time.perf_counter() - started
+            self._untrack(control)
+            reason = control.reason if failed else None
+            self._counters.ended(reason=reason, refused=failed, cpu_seconds=control.cpu_seconds)
+
+    def _run(
+        self, query: str, timespan: str | None, control: QueryControl, started: float, cpu_started: float
+    ) -> HuntingOutput:
         now = self._clock.now()
         start, end = hunting_window(timespan, now, self._data_days)
         text = prepare_query(query)
-        with self._lock:
-            self._ready()
-        # Translation is pure Python: other callers may use DuckDB meanwhile.
-        sql, parameters = self._translate(text, now)
-        with self._lock:
-            fetched = self._execute(self._ready(), sql, parameters, (start, end), query)
+        with self._cursor_for(control) as cursor:
+            # Translation needs the tables, which the first cursor reads.
+            sql, parameters = self._translate(text, now)
+            fetched = self._execute(cursor, sql, parameters, (start, end), query, control)
         rows = convert_rows(fetched.names, fetched.fetched_types, self._limit_rows(fetched.rows))
         size = result_bytes(rows)
         if size > self._max_result_bytes:
@@ -230,10 +260,122 @@ class HuntingEngine:
             stats=query_stats(elapsed, time.thread_time() - cpu_started, len(rows), size),
         )
 
-    def _ready(self) -> duckdb.DuckDBPyConnection:
-        """The engine's cursor, with one window-filtered TEMP VIEW per ``store`` table."""
-        if self._cursor is not None:
-            return self._cursor
+    def submit(
+        self, query: str, *, timespan: str | None = None, control: QueryControl | None = None
+    ) -> Future[HuntingOutput]:
+        """:meth:`run` on one of the engine's threads; the future fails with :class:`HuntingError` as ``run`` raises.
+
+        While all threads are busy the query waits in their queue (counted as ``waiting``); stopping
+        ``control`` then cancels the future: the query never runs. The threads are daemons: a query
+        DuckDB does not let go of never keeps the process alive.
+        """
+        control = control or QueryControl()
+
+        def start() -> HuntingOutput:
+            control.dequeue()
+            self._counters.add("waiting", -1)
+            return self.run(query, timespan=timespan, control=control)
+
+        def dropped(future: Future[HuntingOutput]) -> None:
+            if future.cancelled():
+                self._untrack(control)
+                self._counters.add("waiting", -1)
+                self._counters.ended(reason=control.reason or "shutdown", refused=True, cpu_seconds=0.0)
+
+        self._track(control)
+        self._counters.add("waiting")
+        try:
+            future = self._pool.submit(start)
+        except RuntimeError:
+            self._untrack(control)
+            self._counters.add("waiting", -1)
+            future = Future()
+            future.set_exception(stopped_error("shutdown"))
+            return future
+        future.add_done_callback(dropped)
+        control.queue(future)
+        return future
+
+    def close(self) -> None:
+        """Stop every query, running or waiting, and refuse new ones (as shut down)."""
+        with self._active_lock:
+            self._closed = True
+            active = list(self._active)
+        for control in active:
+            control.stop("shutdown")
+        self._pool.shutdown()
+        log.info("hunting engine closed; %d queries stopped", len(active))
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no query runs or waits, at most ``timeout`` seconds; whether none does."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._active_lock:
+                if not self._active:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+    def _track(self, control: QueryControl) -> None:
+        """Know ``control`` until its query ends, so :meth:`close` can stop it; stop it if closed."""
+        with self._active_lock:
+            self._active.add(control)
+            closed = self._closed
+        if closed:
+            control.stop("shutdown")
+
+    def _untrack(self, control: QueryControl) -> None:
+        with self._active_lock:
+            self._active.discard(control)
+
+    def stats(self) -> dict[str, Any]:
+        """The counters ``/_emulator/stats`` shows under ``hunting``."""
+        return self._counters.snapshot()
+
+    def reset_stats(self) -> None:
+        """Zero the counters of ended queries."""
+        self._counters.reset()
+
+    @contextlib.contextmanager
+    def _cursor_for(self, control: QueryControl) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of the pool for one query, waiting while ``max_concurrent`` queries hold one."""
+        self._counters.add("waiting")
+        try:
+            while not self._slots.acquire(timeout=_SLOT_POLL_S):
+                control.raise_if_stopped()
+        finally:
+            self._counters.add("waiting", -1)
+        try:
+            control.raise_if_stopped()
+            pooled = self._take_cursor()
+            self._counters.add("running")
+            try:
+                yield pooled.cursor
+            finally:
+                self._counters.add("running", -1)
+                self._give_back(pooled)
+        finally:
+            self._slots.release()
+
+    def _take_cursor(self) -> _PooledCursor:
+        with self._lock:
+            while self._idle_cursors:
+                pooled = self._idle_cursors.pop()
+                if pooled.generation == self._generation:
+                    return pooled
+                pooled.cursor.close()
+            return self._new_cursor()
+
+    def _give_back(self, pooled: _PooledCursor) -> None:
+        with self._lock:
+            if pooled.generation == self._generation:
+                self._idle_cursors.append(pooled)
+                return
+        pooled.cursor.close()
+
+    def _new_cursor(self) -> _PooledCursor:
+        """A cursor with one window-filtered TEMP VIEW per ``store`` table (under the lock)."""
         cursor = self._con.cursor()
         cursor.execute("SET TimeZone='UTC'")
         # One thread: parallel aggregation and sorting may order rows (and ties) differently per run.
@@ -243,21 +385,25 @@ class HuntingEngine:
         schema = self._store_schema(cursor)
         for table, columns in schema.items():
             cursor.execute(self._view_sql(table, "Timestamp" in columns))
-        log.debug("hunting engine ready over %d tables", len(schema))
-        self._schema = schema
-        self._schema_key = tuple((table, tuple(columns)) for table, columns in schema.items())
-        self._column_cache.clear()
-        # No tables yet (hunting before the tenant is loaded): try again next time.
-        if schema:
-            self._cursor = cursor
-        return cursor
+        key = tuple((table, tuple(columns)) for table, columns in schema.items())
+        if key != self._schema_key:
+            log.debug("hunting engine ready over %d tables", len(schema))
+            self._schema, self._schema_key = schema, key
+            with self._cache_lock:
+                self._column_cache.clear()
+        # No tables yet (hunting before the tenant is loaded): this cursor is not kept.
+        return _PooledCursor(cursor, self._generation if schema else -1)
 
     def refresh(self) -> None:
-        """Re-read the ``store`` tables on the next query, after tables were created or altered."""
+        """Re-read the ``store`` tables on the next query, after tables were created or altered.
+
+        Cursors in use are dropped when their query ends.
+        """
         with self._lock:
-            if self._cursor is not None:
-                self._cursor.close()
-            self._cursor = None
+            self._generation += 1
+            idle, self._idle_cursors = self._idle_cursors, []
+        for pooled in idle:
+            pooled.cursor.close()
 
     @staticmethod
     def _store_schema(cursor: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
@@ -295,25 +441,26 @@ class HuntingEngine:
         parameters: dict[str, Any],
         window: tuple[datetime, datetime],
         query: str,
+        control: QueryControl,
     ) -> Fetched:
         cursor.execute(f"SET VARIABLE {_WINDOW_START_VAR} = ?::TIMESTAMPTZ", [window[0]])
         cursor.execute(f"SET VARIABLE {_WINDOW_END_VAR} = ?::TIMESTAMPTZ", [window[1]])
-        watchdog = _Watchdog(cursor, self._query_timeout)
         try:
-            with watchdog:
+            with control.watching(cursor, self._query_timeout):
+                control.raise_if_stopped()
                 names, types = self._columns(cursor, sql, parameters)
                 result = cursor.execute(with_text_datetimes(sql, names, types), parameters or None)
                 fetched_types = [str(column[1]) for column in result.description or []]
                 raw = result.fetchmany(self._row_limit + 1)
         except duckdb.Error as exc:
-            if watchdog.fired:
-                raise HuntingError(TIMEOUT_MESSAGE, kind="timeout") from None
+            if control.reason is not None:
+                raise stopped_error(control.reason) from None
             raise engine_error(exc, query, sorted(self._schema)) from None
         finally:
             # Rows past the limit stay unread; drop them rather than hold the result open.
             cursor.abort()
-        if watchdog.fired:
-            raise HuntingError(TIMEOUT_MESSAGE, kind="timeout")
+        # Stopped as it ended: counted and answered as stopped, whatever DuckDB managed.
+        control.raise_if_stopped()
         return Fetched(names=names, types=types, fetched_types=fetched_types, rows=raw)
 
     def _columns(
@@ -324,16 +471,18 @@ class HuntingEngine:
         The types depend on the SQL alone (the tables are fixed once the engine is ready), and
         binding a statement costs a few milliseconds: a simple query is not much more.
         """
-        known = self._column_cache.get(sql)
-        if known is not None:
-            self._column_cache.move_to_end(sql)
-            return known
+        with self._cache_lock:
+            known = self._column_cache.get(sql)
+            if known is not None:
+                self._column_cache.move_to_end(sql)
+                return known
         check_sources(cursor, sql, set(self._schema))
         relation = cursor.sql(sql, params=parameters or None)
         known = list(relation.columns), [str(t) for t in relation.types]
-        self._column_cache[sql] = known
-        if len(self._column_cache) > _COLUMN_CACHE_SIZE:
-            self._column_cache.popitem(last=False)
+        with self._cache_lock:
+            self._column_cache[sql] = known
+            if len(self._column_cache) > _COLUMN_CACHE_SIZE:
+                self._column_cache.popitem(last=False)
         return known
 
     def _limit_rows(self, raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -10,7 +10,7 @@ from antlr4 import Token
 from antlr4.tree.Tree import ParseTree, TerminalNode
 
 HuntingErrorKind = Literal[
-    "syntax", "semantic", "unsupported", "timespan", "row_limit", "size", "timeout", "internal"
+    "syntax", "semantic", "unsupported", "timespan", "row_limit", "size", "timeout", "internal", "cancelled"
 ]
 
 
@@ -29,7 +29,8 @@ class HuntingError(Exception):
 
     :param message: the service's message (``error.message``).
     :param kind: ``syntax``, ``semantic``, ``unsupported``, ``timespan``, ``row_limit``, ``size``,
-        ``timeout`` or ``internal`` (the 500 for an engine failure nobody anticipated).
+        ``timeout``, ``internal`` (the 500 for an engine failure nobody anticipated) or ``cancelled``
+        (stopped because its client went away or the emulator is shutting down).
     :param status: HTTP status.
     :param code: the API's error code.
     """

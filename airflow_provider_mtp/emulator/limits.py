@@ -1,4 +1,4 @@
-"""Per-tenant call budgets, as the services document them (defender-api.md section 8).
+"""Per-tenant call budgets (defender-api.md section 8) and the hunting CPU budget (section 7).
 
 Budgets run on the wall clock (a monotonic one), not the data clock: a test that moves the data
 time must not refill a quota. A refused call does not use up budget, as a client that waits out
@@ -13,7 +13,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["BUDGETS", "Budget", "QuotaExceeded", "Quotas"]
+from airflow_provider_mtp.emulator.config import HUNTING_CPU_CYCLE_S, HUNTING_CPU_SECONDS
+
+__all__ = ["BUDGETS", "Budget", "CpuBudget", "CpuQuotaExceeded", "QuotaExceeded", "Quotas"]
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,7 @@ class Budget:
     @property
     def period_text(self) -> str:
         """The period as the MTP body writes it: ``00:01:00``."""
-        hours, rest = divmod(self.period_s, 3600)
-        minutes, seconds = divmod(rest, 60)
-        return f"{hours:02d}:{minutes:02d}:{seconds:02d}"
+        return _clock_text(self.period_s)
 
 
 #: Named budgets. Hunting is one budget per tenant shared by both back ends.
@@ -57,14 +57,103 @@ class QuotaExceeded(Exception):
         self.retry_after = retry_after
 
 
-class Quotas:
-    """Sliding-window counters per (budget name, tenant).
+def _clock_text(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}"
 
-    :param enabled: ``False`` lets every call through (``--no-quotas``).
+
+class CpuQuotaExceeded(Exception):
+    """The tenant used its hunting CPU for this cycle.
+
+    :param retry_after: whole seconds until the next cycle.
     """
 
-    def __init__(self, *, enabled: bool = True) -> None:
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "You have exceeded processing resources allocated to this tenant. "
+            f"You can run queries again in {_clock_text(retry_after)}."
+        )
+        self.retry_after = retry_after
+
+
+class CpuBudget:
+    """Hunting CPU seconds per tenant on fixed cycles (Defender's 15-minute cycle, section 7).
+
+    Each query is charged the CPU it really used when it ends, whatever the outcome (a query
+    interrupted after a minute used a minute). At 100 % every hunting call is refused until the
+    next cycle; queries already running go on. Cycles count from the emulator's start.
+
+    :param seconds: CPU seconds per tenant per cycle.
+    :param cycle_s: the cycle, seconds.
+    :param enabled: ``False`` never refuses (usage is still counted).
+    """
+
+    def __init__(
+        self,
+        seconds: float = HUNTING_CPU_SECONDS,
+        *,
+        cycle_s: int = HUNTING_CPU_CYCLE_S,
+        enabled: bool = True,
+    ) -> None:
+        self.seconds = seconds
+        self.cycle_s = cycle_s
         self.enabled = enabled
+        self._origin = time.monotonic()
+        self._cycle = 0
+        self._used: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _roll(self, now: float) -> None:
+        cycle = int((now - self._origin) // self.cycle_s)
+        if cycle != self._cycle:
+            self._cycle = cycle
+            self._used.clear()
+
+    def check(self, tenant: str) -> None:
+        """:raises CpuQuotaExceeded: when ``tenant`` used its budget for this cycle."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._roll(now)
+            if self._used.get(tenant, 0.0) < self.seconds:
+                return
+            next_cycle = self._origin + (self._cycle + 1) * self.cycle_s
+        raise CpuQuotaExceeded(max(1, math.ceil(next_cycle - now)))
+
+    def charge(self, tenant: str, seconds: float) -> None:
+        """Add a query's CPU time to ``tenant``'s use in this cycle."""
+        with self._lock:
+            self._roll(time.monotonic())
+            self._used[tenant] = self._used.get(tenant, 0.0) + seconds
+
+    def snapshot(self) -> dict[str, object]:
+        """The budget, the cycle and each tenant's use in it, for ``/_emulator/stats``."""
+        with self._lock:
+            self._roll(time.monotonic())
+            return {
+                "budget_s": self.seconds,
+                "cycle_s": self.cycle_s,
+                "enabled": self.enabled,
+                "used_s": {tenant: round(used, 3) for tenant, used in sorted(self._used.items())},
+            }
+
+    def reset(self) -> None:
+        with self._lock:
+            self._used.clear()
+
+
+class Quotas:
+    """Sliding-window counters per (budget name, tenant), and the hunting CPU budget (``cpu``).
+
+    :param enabled: ``False`` lets every call through (``--no-quotas``), the CPU budget too.
+    :param cpu_seconds: hunting CPU seconds per tenant per 15-minute cycle.
+    """
+
+    def __init__(self, *, enabled: bool = True, cpu_seconds: float = HUNTING_CPU_SECONDS) -> None:
+        self.enabled = enabled
+        self.cpu = CpuBudget(cpu_seconds, enabled=enabled)
         self._calls: dict[tuple[str, str, int], deque[float]] = {}
         self._lock = threading.Lock()
 
@@ -89,3 +178,4 @@ class Quotas:
     def reset(self) -> None:
         with self._lock:
             self._calls.clear()
+        self.cpu.reset()

@@ -38,6 +38,8 @@ class DefenderEmulator:
     :param row_limit_behaviour: ``truncate`` or ``error`` past 100,000 rows.
     :param query_timeout: hunting timeout, seconds.
     :param max_result_bytes: size cap of one hunting result.
+    :param max_concurrent_queries: hunting queries running at once.
+    :param hunting_cpu_seconds: per-tenant hunting CPU budget, seconds per 15-minute cycle.
     :param host: address to bind.
     :param hostname: advertised name.
     :param port: port to bind; 0 picks a free one.
@@ -59,6 +61,8 @@ class DefenderEmulator:
         row_limit_behaviour: str | None = None,
         query_timeout: float | None = None,
         max_result_bytes: int | None = None,
+        max_concurrent_queries: int | None = None,
+        hunting_cpu_seconds: float | None = None,
         host: str = "127.0.0.1",
         hostname: str | None = None,
         port: int = 0,
@@ -76,6 +80,8 @@ class DefenderEmulator:
             "--row-limit-behaviour": row_limit_behaviour,
             "--query-timeout": query_timeout,
             "--max-result-bytes": max_result_bytes,
+            "--max-concurrent-queries": max_concurrent_queries,
+            "--hunting-cpu-seconds": hunting_cpu_seconds,
             "--host": host,
             "--hostname": hostname,
             "--port": port,
@@ -215,7 +221,12 @@ class DefenderEmulator:
         return response.json()
 
     def stats(self) -> dict[str, Any]:
-        """``{"tokens_issued": {client_id: n}, "requests": {"METHOD /route": {"status": n}}}``."""
+        """``{"tokens_issued": {client_id: n}, "requests": {"METHOD /route": {"status": n}}, "hunting": {...}, "connections": {...}}``.
+
+        ``hunting``: queries ``answered``, ``refused``, ``interrupted`` (and ``interrupted_by``
+        timeout, disconnect, shutdown), ``running``, ``waiting``, and ``cpu`` (the budget and each
+        tenant's use in this cycle). ``connections``: ``accepted`` and ``tcp_nodelay``.
+        """
         result: dict[str, Any] = self._admin("GET", "stats")
         return result
 

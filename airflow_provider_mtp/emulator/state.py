@@ -42,6 +42,28 @@ class RequestCounter:
 
 
 @dataclass(kw_only=True)
+class ConnectionCounter:
+    """Accepted TCP connections, and how many had ``TCP_NODELAY`` set, read from the live socket.
+
+    Without ``TCP_NODELAY`` every small reply waits about 40 ms (Nagle's algorithm against the
+    client's delayed ACK); ``GET /_emulator/stats`` shows both numbers.
+    """
+
+    accepted: int = 0
+    tcp_nodelay: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, *, nodelay: bool) -> None:
+        with self._lock:
+            self.accepted += 1
+            self.tcp_nodelay += int(nodelay)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {"accepted": self.accepted, "tcp_nodelay": self.tcp_nodelay}
+
+
+@dataclass(kw_only=True)
 class EmulatorState:
     """The run's parts.
 
@@ -54,6 +76,7 @@ class EmulatorState:
     :param quotas: call budgets.
     :param con: the DuckDB connection holding the hunting tables.
     :param seeded_rows: rows per table after seeding, so a reset can drop rows users loaded.
+    :param connections: accepted connections, counted by the server (see ``serving.py``).
     """
 
     config: EmulatorConfig
@@ -66,6 +89,7 @@ class EmulatorState:
     con: duckdb.DuckDBPyConnection
     seeded_rows: dict[str, int]
     requests: RequestCounter = field(default_factory=RequestCounter)
+    connections: ConnectionCounter = field(default_factory=ConnectionCounter)
     extras: dict[str, Any] = field(default_factory=dict)
 
 

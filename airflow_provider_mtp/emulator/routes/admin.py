@@ -20,9 +20,19 @@ router = APIRouter(prefix="/_emulator", tags=["Emulator admin"])
 
 @router.get("/stats")
 def stats(request: Request) -> dict[str, Any]:
-    """Tokens issued per client id and requests per route template and status."""
+    """Tokens issued per client id, requests per route template and status, hunting queries, connections.
+
+    ``hunting`` counts queries answered, refused and interrupted (per reason: timeout, disconnect,
+    shutdown), the running and waiting ones, and under ``cpu`` each tenant's CPU use in the current
+    budget cycle. ``connections`` counts accepted connections and those with ``TCP_NODELAY`` set.
+    """
     state = state_of(request)
-    return {"tokens_issued": dict(state.directory.tokens_issued), "requests": state.requests.snapshot()}
+    return {
+        "tokens_issued": dict(state.directory.tokens_issued),
+        "requests": state.requests.snapshot(),
+        "hunting": {**state.hunting.stats(), "cpu": state.quotas.cpu.snapshot()},
+        "connections": state.connections.snapshot(),
+    }
 
 
 @router.post("/reset")
@@ -38,6 +48,7 @@ def reset(request: Request) -> dict[str, Any]:
     state.quotas.reset()
     state.directory.reset_counters()
     state.requests.reset()
+    state.hunting.reset_stats()
     with state.hunting.lock:
         for table, seeded in state.seeded_rows.items():
             # Loaded rows are appended, so they are the ones past the seeded row ids.

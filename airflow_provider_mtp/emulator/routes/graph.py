@@ -6,13 +6,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_mtp.api import mapping
 from airflow_provider_mtp.emulator.audiences import Api
-from airflow_provider_mtp.emulator.hunting import HuntingError
 from airflow_provider_mtp.emulator.replies import ApiError
-from airflow_provider_mtp.emulator.routes.common import authorize, caller_name, take_quota
+from airflow_provider_mtp.emulator.routes.common import authorize, caller_name
+from airflow_provider_mtp.emulator.routes.hunting_calls import hunt
 from airflow_provider_mtp.emulator.routes.incidents_common import page_of
 from airflow_provider_mtp.emulator.state import state_of
 
@@ -170,30 +169,22 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def _hunt(request: Request, claims: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    query = body.get("Query", body.get("query"))
-    timespan = body.get("Timespan", body.get("timespan"))
-    if not isinstance(query, str) or not query.strip():
-        raise ApiError(400, "BadRequest", "The 'Query' parameter is missing or empty.")
-    if timespan is not None and not isinstance(timespan, str):
-        raise ApiError(400, "BadRequest", "The 'Timespan' parameter must be a string.")
-    take_quota(request, "hunting", claims, Api.GRAPH)
-    try:
-        output = state_of(request).hunting.run(query, timespan=timespan)
-    except HuntingError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from exc
-    return {
-        "@odata.context": _context(request, "microsoft.graph.security.huntingQueryResults"),
-        "schema": [{"name": name, "type": kind} for name, kind in output.schema],
-        "results": output.rows,
-    }
-
-
 @router.post("/security/runHuntingQuery")
 @router.post("/security/microsoft.graph.security.runHuntingQuery")
 async def run_hunting_query(request: Request) -> dict[str, Any]:
     """Both the plain action name and the namespace-qualified one Microsoft's own SDKs use."""
     claims = authorize(request, Api.GRAPH, HUNT)
     body = await _json_object(request)
-    # KQL runs for up to minutes: keep the event loop free for other callers.
-    return await run_in_threadpool(_hunt, request, claims, body)
+    query = body.get("Query", body.get("query"))
+    timespan = body.get("Timespan", body.get("timespan"))
+    if not isinstance(query, str) or not query.strip():
+        raise ApiError(400, "BadRequest", "The 'Query' parameter is missing or empty.")
+    if timespan is not None and not isinstance(timespan, str):
+        raise ApiError(400, "BadRequest", "The 'Timespan' parameter must be a string.")
+    # KQL runs for up to minutes, on the engine's threads: the event loop stays free.
+    output = await hunt(request, claims, Api.GRAPH, query, timespan=timespan)
+    return {
+        "@odata.context": _context(request, "microsoft.graph.security.huntingQueryResults"),
+        "schema": [{"name": name, "type": kind} for name, kind in output.schema],
+        "results": output.rows,
+    }

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_mtp.api import mapping
 from airflow_provider_mtp.emulator.audiences import Api
-from airflow_provider_mtp.emulator.hunting import HuntingError
 from airflow_provider_mtp.emulator.replies import ApiError
 from airflow_provider_mtp.emulator.routes.common import authorize, caller_name, take_quota
+from airflow_provider_mtp.emulator.routes.hunting_calls import hunt
 from airflow_provider_mtp.emulator.routes.incidents_common import page_of
 from airflow_provider_mtp.emulator.state import state_of
 
@@ -120,19 +119,6 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def _hunt(request: Request, claims: dict[str, Any], query: str) -> dict[str, Any]:
-    take_quota(request, "hunting", claims, Api.MTP)
-    try:
-        output = state_of(request).hunting.run(query)
-    except HuntingError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from exc
-    return {
-        "Stats": output.stats,
-        "Schema": [{"Name": name, "Type": kind} for name, kind in output.schema],
-        "Results": output.rows,
-    }
-
-
 @router.post("/advancedhunting/run")
 async def run_advanced_hunting(request: Request) -> dict[str, Any]:
     claims = authorize(request, Api.MTP, HUNT)
@@ -141,4 +127,10 @@ async def run_advanced_hunting(request: Request) -> dict[str, Any]:
     query = body.get("Query")
     if not isinstance(query, str) or not query.strip():
         raise ApiError(400, "InvalidRequestBody", "Missing query.")
-    return await run_in_threadpool(_hunt, request, claims, query)
+    # KQL runs for up to minutes, on the engine's threads: the event loop stays free.
+    output = await hunt(request, claims, Api.MTP, query)
+    return {
+        "Stats": output.stats,
+        "Schema": [{"Name": name, "Type": kind} for name, kind in output.schema],
+        "Results": output.rows,
+    }
