@@ -62,11 +62,14 @@ def alert_evidence_rows(incidents: Sequence[Mapping[str, Any]]) -> list[dict[str
             device = next(
                 (e for e in alert["evidence"] if e["@odata.type"].endswith(".deviceEvidence")), None
             )
-            rows.extend({**common, **_evidence_columns(item, device)} for item in alert["evidence"])
+            family = alert["threatFamilyName"]
+            rows.extend({**common, **_evidence_columns(item, device, family)} for item in alert["evidence"])
     return sorted(rows, key=lambda row: (parse_datetime(row["Timestamp"]), row["AlertId"]))
 
 
-def _evidence_columns(item: Mapping[str, Any], device: Mapping[str, Any] | None) -> dict[str, Any]:
+def _evidence_columns(
+    item: Mapping[str, Any], device: Mapping[str, Any] | None, threat_family: str | None = None
+) -> dict[str, Any]:
     """The AlertEvidence columns one evidence item fills."""
     kind = item["@odata.type"].rsplit(".", 1)[-1]
     entity_type, role = EVIDENCE_ENTITY_TYPES[kind]
@@ -84,7 +87,9 @@ def _evidence_columns(item: Mapping[str, Any], device: Mapping[str, Any] | None)
     source = item if kind == "deviceEvidence" else device if "mdeDeviceId" in item else None
     if source:
         row.update(
-            DeviceId=source["mdeDeviceId"], DeviceName=source["hostName"], LocalIP=source["lastIpAddress"]
+            DeviceId=source["mdeDeviceId"],
+            DeviceName=source["deviceDnsName"],
+            LocalIP=source["lastIpAddress"],
         )
     account = item.get("userAccount")
     if account and kind in ("userEvidence", "mailboxEvidence", "processEvidence"):
@@ -98,6 +103,7 @@ def _evidence_columns(item: Mapping[str, Any], device: Mapping[str, Any] | None)
     details = item.get("fileDetails") or item.get("imageFile")
     if details:
         row.update(
+            ThreatFamily=threat_family,
             FileName=details["fileName"],
             FolderPath=details["filePath"],
             SHA1=details["sha1"],

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from airflow_provider_mtp.emulator.synthetic.event_sql import EventSQL
 from airflow_provider_mtp.emulator.tenant_data.activity import ATTACHMENTS_CLEAN, ATTACHMENTS_MALWARE
-from airflow_provider_mtp.emulator.tenant_data.estate import OFFICE_EGRESS_IP
+from airflow_provider_mtp.emulator.tenant_data.estate import DOMAIN, OFFICE_EGRESS_IP
 
 
 class EmailEventTables(EventSQL):
@@ -48,19 +48,38 @@ class EmailEventTables(EventSQL):
                 CASE WHEN {inbound} THEN p.sender_name ELSE u.display_name END AS sender_name,
                 CASE WHEN {inbound} THEN NULL ELSE u.object_id END AS sender_oid,
                 CASE WHEN {inbound} THEN u.upn WHEN {outbound} THEN p.sender ELSE r.upn END AS recipient,
+                CASE WHEN NOT {inbound} AND NOT {outbound} AND {self.rand("cc", 10)} < 3 AND c.upn <> r.upn THEN c.upn END AS cc,
                 CASE WHEN {outbound} THEN NULL WHEN {inbound} THEN u.object_id ELSE r.object_id END AS recipient_oid,
                 CASE WHEN {inbound} THEN 'Inbound' WHEN {outbound} THEN 'Outbound' ELSE 'Intra-org' END AS direction,
                 {subject} AS subject,
                 {self.fill("p.url", host="''")} AS url,
                 p.pidx, p.ip, p.threats, p.action, p.location, p.auth, p.methods, p.bcl
-            FROM {self.base(per_day * self.days, per_day)} {self.user_join(people_only=True)} {self.user_join("r", "rcpt", people_only=True)} {self.profile_join("mail")}
+            FROM {self.base(per_day * self.days, per_day)} {self.user_join(people_only=True)} {self.user_join("r", "rcpt", people_only=True)} {self.user_join("c", "ccu", people_only=True)} {self.profile_join("mail")}
             """
         )
         self.temp_tables.append("_mtp_mail_rows")
 
     def insert_email_events(self) -> None:
         self.scope = "EmailEvents"
+        policy = "CASE WHEN b.threats LIKE '%Malware%' THEN 'Antimalware' WHEN b.threats LIKE '%Phish%' THEN 'Antiphish' WHEN b.threats = 'Spam' THEN 'Antispam' END"
+        acted = "b.action IN ('Junked', 'Blocked')"
         columns = {
+            "ThreatNames": "CASE WHEN b.threats LIKE '%Malware%' THEN 'Trojan:Win32/Wacatac.B!ml' END",
+            "EmailAction": "CASE b.action WHEN 'Junked' THEN 'Move message to junk mail folder' WHEN 'Blocked' THEN 'Send message to quarantine' END",
+            "EmailActionPolicy": f"CASE WHEN {acted} THEN {policy} END",
+            "EmailActionPolicyGuid": f"CASE WHEN {acted} THEN md5('{self.seed}/policy/' || {policy})::UUID::VARCHAR END",
+            "Connectors": "CASE WHEN b.direction = 'Outbound' THEN 'Tailspin Toys TLS' END",
+            "To": "json_array(b.recipient)::VARCHAR",
+            "Cc": "CASE WHEN b.cc IS NOT NULL THEN json_array(b.cc)::VARCHAR END",
+            "IsFirstContact": "CASE WHEN b.threats <> '' THEN 1 ELSE 0 END",
+            # A mail-flow rule tags external mail; github.com is on the tenant allow list, a
+            # partner on users' safe-sender lists; team notes go to a distribution list.
+            "ExchangeTransportRule": "CASE WHEN b.direction = 'Inbound' THEN 'Tag external senders' END",
+            "OrgLevelAction": "CASE WHEN b.sender LIKE '%@github.com' THEN 'Allow' END",
+            "OrgLevelPolicy": "CASE WHEN b.sender LIKE '%@github.com' THEN 'Tenant Allow Block List' END",
+            "UserLevelAction": "CASE WHEN b.direction = 'Inbound' AND b.sender LIKE '%@tailspintoys.example' THEN 'Allow' END",
+            "UserLevelPolicy": "CASE WHEN b.direction = 'Inbound' AND b.sender LIKE '%@tailspintoys.example' THEN 'User Safe Senders List' END",
+            "DistributionList": f"CASE WHEN b.direction = 'Intra-org' THEN 'team-sync@{DOMAIN}' END",
             "Timestamp": "b._ts",
             "NetworkMessageId": "b.nmid",
             "InternetMessageId": "'<' || replace(b.nmid, '-', '') || '@' || split_part(b.sender, '@', 2) || '>'",
@@ -132,7 +151,7 @@ class EmailEventTables(EventSQL):
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _mtp_url_rows AS
-            SELECT b.i, e._ts, e.nmid, e.url, {domain} AS domain, e.recipient, e.threats,
+            SELECT b.i, e._ts, e.nmid, e.url, {domain} AS domain, e.recipient, e.threats, e.methods,
                 {self.pick(["Body", "Body", "Body", "Attachment", "Header"], "loc")} AS location
             FROM (SELECT range AS i FROM range({per_day * self.days})) b {self.email_pick("e", per_day, mail_per_day, "url-msg")}
             """
@@ -165,6 +184,10 @@ class EmailEventTables(EventSQL):
             "ThreatTypes": "x.threats",
             "IPAddress": f"'{OFFICE_EGRESS_IP}'",
             "IsClickedThrough": f"NOT ({blocked}) AND {phish}",
+            "DetectionMethods": "NULLIF(x.methods, '')",
+            # A click that goes straight to the page: the chain is the URL itself.
+            "UrlChain": "json_array(x.url)::VARCHAR",
+            "AppVersion": "'16.0.18129.20158'",
             "ReportId": f"{self.guid('click')}",
             "AppName": "'Outlook'",
             "TimeGenerated": clicked,

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from airflow_provider_mtp.emulator.tenant_data.estate import (
+    AD_DOMAIN,
     CITIES,
     DC_IPS,
+    DEVICE_DOMAINS,
     DEVICE_MODELS,
     DOMAIN,
     FIRST_NAMES,
@@ -137,6 +139,13 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def dns_domain(name: str) -> str:
+    """The DNS domain of a device, by its name prefix."""
+    return next(
+        (domain for prefix, domain in DEVICE_DOMAINS.items() if name.startswith(prefix + "-")), AD_DOMAIN
+    )
+
+
 def make_devices(rng: random.Random, users: Sequence[User], *, now: datetime) -> list[Device]:
     """50 devices: department workstations (each with a primary user), then servers."""
     by_department: dict[str, list[User]] = {}
@@ -207,7 +216,7 @@ def _device(
     return Device(
         device_id=f"{rng.getrandbits(160):040x}",
         device_name=name,
-        dns_name=f"{name}.{DOMAIN}",
+        dns_name=f"{name}.{dns_domain(name)}",
         os_platform=platform,
         os_version=version,
         os_build=build,

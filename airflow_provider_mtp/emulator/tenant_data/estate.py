@@ -33,6 +33,14 @@ PER_USER_TABLES: tuple[str, ...] = ("IdentityInfo",)
 
 DOMAIN = "contoso.com"
 NETBIOS_DOMAIN = "CONTOSO"
+#: DNS domains of the devices (DeviceName is the lower-case FQDN, as for domain-joined devices):
+#: the AD forest root, a regional child domain, and the Linux servers' own zone.
+AD_DOMAIN = "contoso.local"
+DEVICE_DOMAINS: dict[str, str] = {
+    "ws-sales": "emea.contoso.local",
+    "ws-mkt": "emea.contoso.local",
+    "lnx": "corp.contoso.com",
+}
 #: Where the office NATs to (TEST-NET-1); attacker infrastructure lives in the other two TEST-NETs.
 OFFICE_EGRESS_IP = "192.0.2.10"
 DC_IPS = ("10.0.0.10", "10.0.0.11")
@@ -64,6 +72,14 @@ SERVERS: tuple[tuple[str, str, str], ...] = (
     ("lnx-web-01", "Linux", "WebServer"),
     ("lnx-db-01", "Linux", "DatabaseServer"),
 )
+#: Servers that are cloud VMs: name -> platform (DeviceInfo's CloudPlatforms and resource ids).
+CLOUD_VMS: dict[str, str] = {
+    "srv-web-01": "Azure",
+    "srv-web-02": "Azure",
+    "lnx-web-01": "AWS",
+    "lnx-db-01": "GCP",
+}
+AZURE_SUBSCRIPTION = "5f1c6a9e-3b7d-4e21-9c8a-0d2e4f6b8a13"
 #: OS platform -> (version, build, client version).
 OS_DETAILS: dict[str, tuple[str, int | None, str]] = {
     "Windows11": ("24H2", 26100, "10.8760.26100.3775"),

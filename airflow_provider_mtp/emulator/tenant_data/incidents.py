@@ -124,7 +124,6 @@ class AlertTemplate:
 
 _MDE, _MDO = "microsoftDefenderForEndpoint", "microsoftDefenderForOffice365"
 _MDI, _MDA = "microsoftDefenderForIdentity", "microsoftDefenderForCloudApps"
-SYSTEM_BINARIES = frozenset({"cmd.exe", "powershell.exe", "rundll32.exe", "reg.exe"})
 MIMIKATZ_FILE = ("mimikatz.exe", "C:\\Users\\{user}\\Downloads\\", "gentilkiwi (Benjamin DELPY)")
 
 ALERT_TEMPLATES: dict[str, AlertTemplate] = {
