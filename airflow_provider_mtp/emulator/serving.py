@@ -7,7 +7,8 @@
   (:class:`~airflow_provider_mtp.emulator.state.ConnectionCounter`, in ``/_emulator/stats``).
 * On SIGTERM or SIGINT every hunting query is interrupted *before* uvicorn waits for open
   requests: their answers (503) then go out at once and the process ends within a second or
-  two, not when the slowest query would have finished.
+  two, not when the slowest query would have finished. Idle kept-alive connections are cut
+  rather than closed politely (over TLS a polite close waits for the client).
 """
 
 from __future__ import annotations
@@ -66,4 +67,12 @@ class EmulatorServer(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._on_shutdown()
+        # uvicorn closes an idle kept-alive connection politely, and over TLS that close waits
+        # for the client's close_notify, which an idle client never sends: every stop then took
+        # the whole graceful timeout. Such a connection carries nothing: cut it.
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            if transport is not None and (cycle is None or cycle.response_complete):
+                transport.abort()
         await super().shutdown(sockets)
