@@ -13,7 +13,7 @@ very bytes the emulator answered, so both replies have the same size. The figure
 the medians, measured in the same run; the target is at most 3x.
 
 To compare with an older commit, check it out in a worktree and point ``PYTHONPATH`` at it (the
-emulator subprocess inherits it)::
+script starts the emulator from the tree it imported)::
 
     git worktree add /tmp/before <commit>
     PYTHONPATH=/tmp/before .venv/bin/python bench/emulator_requests.py
@@ -23,6 +23,7 @@ emulator subprocess inherits it)::
 from __future__ import annotations
 
 import argparse
+import os
 import ssl
 import statistics
 import tempfile
@@ -122,6 +123,11 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=100)
     args = parser.parse_args()
+    # ``python -m`` puts the working directory first on the emulator's path: run it from the tree
+    # this script imported, so PYTHONPATH=<worktree> measures that tree whatever the directory.
+    tree = Path(airflow_provider_mtp.__file__).resolve().parents[1]
+    os.chdir(tree)
+    print(f"emulator from {tree}")
     with (
         DefenderEmulator(
             seed=7, now=NOW, incidents=args.incidents, days=1, events_per_day=10, quotas=False
@@ -154,7 +160,6 @@ def main() -> None:
             static = requests.Session()
             static.verify = ca_bundle
             static.trust_env = False
-            print(f"emulator from {Path(airflow_provider_mtp.__file__).parent}")
             print(f"{args.incidents} incidents; medians of {args.repeat} calls on one keep-alive session\n")
             print(
                 f"| {'request':32} | {'bytes':>7} | {'emulator ms':>11} | {'static ms':>9} | {'ratio':>6} |"
