@@ -108,6 +108,8 @@ def build_state(config: EmulatorConfig, *, url: str) -> EmulatorState:
         con=con,
         seeded_rows=seeded_rows,
     )
+    if config.externaldata_dir is not None:
+        state.hunting.externaldata.load_dir(config.externaldata_dir)
     log.info(
         "tenant %s: %d incidents, %d event rows, built in %.1f s",
         tenant_id,

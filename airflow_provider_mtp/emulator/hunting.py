@@ -76,6 +76,7 @@ from airflow_provider_mtp.emulator.config import (
     HUNTING_TIMEOUT_S,
     Clock,
 )
+from airflow_provider_mtp.emulator.externaldata import ExternalData
 from airflow_provider_mtp.emulator.hunting_control import (
     DaemonThreadPool,
     HuntingCounters,
@@ -108,6 +109,7 @@ from airflow_provider_mtp.emulator.hunting_sql import (
     with_text_datetimes,
 )
 from airflow_provider_mtp.emulator.hunting_window import hunting_window, parse_timespan
+from airflow_provider_mtp.emulator.kql_functions import install as install_functions
 
 __all__ = [
     "HuntingEngine",
@@ -199,6 +201,10 @@ class HuntingEngine:
         self._schema_key: tuple[tuple[str, tuple[str, ...]], ...] = ()
         self._cache_lock = threading.Lock()
         self._column_cache: OrderedDict[str, tuple[list[str], list[str]]] = OrderedDict()
+        #: What ``externaldata`` URLs serve (no network).
+        self.externaldata = ExternalData()
+        # hash() and other KQL functions the translator lacks, as SQL macros every cursor sees.
+        install_functions(con)
 
     @property
     def lock(self) -> threading.Lock:
@@ -243,7 +249,7 @@ class HuntingEngine:
     ) -> HuntingOutput:
         now = self._clock.now()
         start, end = hunting_window(timespan, now, self._data_days)
-        text = prepare_query(query)
+        text = self.externaldata.expand(prepare_query(query))
         with self._cursor_for(control) as cursor:
             # Translation needs the tables, which the first cursor reads.
             sql, parameters = self._translate(text, now)

@@ -20,6 +20,7 @@ from airflow_provider_mtp.emulator.hunting_errors import (
     walk,
 )
 from airflow_provider_mtp.emulator.kql_rewrites import rewrite
+from airflow_provider_mtp.emulator.kql_text import Prepared
 
 _CAPPED_AGGREGATES = {"make_list": "list", "make_set": "set"}
 _REMOTE_SOURCES = {"database", "cluster"}
@@ -245,4 +246,5 @@ def prepare_query(query: str) -> str:
                 node.start,
                 "a size limit is honoured only on a summarize aggregate that is the call itself",
             )
-    return _apply(text, edits) if edits else text
+    prepared = _apply(text, edits) if edits else text
+    return prepared if prepared == query else Prepared(prepared, query)

@@ -23,8 +23,9 @@ from airflow_provider_mtp.emulator.hunting_errors import (
     walk,
 )
 from airflow_provider_mtp.emulator.kql_constructs import unsupported_construct
+from airflow_provider_mtp.emulator.kql_functions import teach_translator
 from airflow_provider_mtp.emulator.kql_operators import STAGE, plan
-from airflow_provider_mtp.emulator.kql_search import expand_search
+from airflow_provider_mtp.emulator.kql_search import SEARCH_CTE, expand_search
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +103,12 @@ def _catalog_error(message: str, query: str, tables: list[str]) -> HuntingError:
     return HuntingError("Failed to resolve an entity the query refers to.", kind="semantic")
 
 
-def _translation_error(exc: Exception, tables: list[str], text: str) -> HuntingError:
+def _translation_error(
+    exc: Exception, tables: list[str], text: str, original: str | None = None
+) -> HuntingError:
     if isinstance(exc, duckdb_kql.KqlUnsupportedError):
         span = (exc.span.line, exc.span.column) if exc.span else None
-        error = unsupported_construct(exc.construct, exc.hint, span, text)
+        error = unsupported_construct(exc.construct, exc.hint, span, text, original)
         name = exc.construct.rpartition(":")[2]
         node = _name_in_query(text, name) if error.kind == "semantic" else None
         operator = _operator_of(node) if node is not None else None
@@ -152,10 +155,15 @@ def translate(text: str, schema: SchemaKey) -> tuple[str, tuple[tuple[str, Any],
     :raises HuntingError: 400 ``syntax``/``semantic``/``unsupported``; 500 for a translator crash.
     """
     tables = [table for table, _ in schema]
-    planned = plan(expand_search(text, schema))
-    head = _to_sql(planned.text, schema, tables, planned.label)
-    rest = _to_sql(planned.rest, schema, tables, planned.label) if planned.rest is not None else None
-    helpers = [_to_sql(kql, schema, tables, planned.label) for _, kql in planned.ctes]
+    teach_translator()
+    expanded, searches = expand_search(text, schema)
+    planned = plan(expanded)
+    original = getattr(text, "original", text)
+    head = _to_sql(planned.text, schema, tables, planned.label, original)
+    rest = (
+        _to_sql(planned.rest, schema, tables, planned.label, original) if planned.rest is not None else None
+    )
+    helpers = [_to_sql(kql, schema, tables, planned.label, original) for _, kql in planned.ctes]
     parameters = dict(head.parameters)
     # Every part binds the same clock parameter, with the same value.
     for part in [rest, *helpers]:
@@ -164,10 +172,15 @@ def translate(text: str, schema: SchemaKey) -> tuple[str, tuple[tuple[str, Any],
     sql = planned.join(
         str(head), str(rest) if rest is not None else None, [str(helper) for helper in helpers]
     )
+    if searches:
+        ctes = ", ".join(f"{name} AS ({search_sql})" for name, search_sql in searches)
+        sql = f"WITH {ctes} SELECT * FROM ({sql}) AS mtp_searched"
     return sql, tuple(parameters.items())
 
 
-def _to_sql(text: str, schema: SchemaKey, tables: list[str], label: str = "") -> Any:
+def _to_sql(
+    text: str, schema: SchemaKey, tables: list[str], label: str = "", original: str | None = None
+) -> Any:
     try:
         translated = duckdb_kql.to_sql(
             text,
@@ -176,16 +189,18 @@ def _to_sql(text: str, schema: SchemaKey, tables: list[str], label: str = "") ->
             allow_write=False,
         )
     except duckdb_kql.KqlSchemaError as exc:
-        if exc.name == STAGE:
+        if exc.name.startswith(SEARCH_CTE):
+            label = "search"
+        if exc.name == STAGE or exc.name.startswith(SEARCH_CTE):
             raise unsupported(
                 f"{label} | join",
                 why=f"after {label}, join, lookup, union and a named mv-expand do not run here "
                 "(they need its output columns before the query runs)",
                 valid=True,
             ) from None
-        raise _translation_error(exc, tables, text) from None
+        raise _translation_error(exc, tables, text, original) from None
     except Exception as exc:
-        raise _translation_error(exc, tables, text) from None
+        raise _translation_error(exc, tables, text, original) from None
     if translated.unbound:
         names = ", ".join(translated.unbound)
         raise HuntingError(f"Query parameter(s) {names} declared without a value", kind="semantic")

@@ -10,6 +10,7 @@ and string literals look alike as text). They run before translation, in
   with a type switch per element, and ``has_any`` over it cost about 2 ms per row per term;
 * ``between (d .. timespan)`` means ``between (d .. d + timespan)`` in Kusto;
 * ``count(x)`` (an argument to ``count``) counts the rows where ``x`` is not null;
+* ``hash(x[, mod])`` calls the xxhash64 macros of :mod:`~airflow_provider_mtp.emulator.kql_functions`;
 * ``extract_json(path, text[, typeof(T)])`` becomes a ``parse_json`` path, and ``extract(...,
   typeof(T))`` a conversion of ``extract(...)``;
 * ``let`` functions with a tabular body are inlined at each call as a ``let`` table.
@@ -25,6 +26,7 @@ import duckdb_kql
 from duckdb_kql._antlr.KqlParser import KqlParser
 
 from airflow_provider_mtp.emulator.hunting_errors import HuntingError, unsupported
+from airflow_provider_mtp.emulator.kql_functions import HASH, HASH_MOD
 from airflow_provider_mtp.emulator.kql_text import (
     Edit,
     apply_edits,
@@ -111,6 +113,8 @@ def _call_edits(tree: Any, text: str) -> list[Edit]:
                     for argument, literal in zip(arguments, literals, strict=True)
                 )
                 edits.append(span_edit(call, f"dynamic([{elements}])"))
+        elif name == "hash" and len(arguments) in (1, 2):
+            edits.append(span_edit(call.simpleNameReference(), HASH if len(arguments) == 1 else HASH_MOD))
         elif name in ("extract_json", "extractjson"):
             edits.append(span_edit(call, _extract_json(call, text)))
         elif name == "extract" and len(arguments) == 4:

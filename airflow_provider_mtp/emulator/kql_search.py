@@ -1,7 +1,9 @@
-"""``search`` and ``find`` over the hunting tables, rewritten as a ``union`` of filtered tables.
+"""``search`` and ``find`` over the hunting tables: a union of the tables, each filtered.
 
 Both need the tables' columns, so they are expanded at translation (where the schema is known),
-not in query preparation. ``search "term"`` is Kusto's ``where * has "term"`` over every string
+not in query preparation. ``search`` becomes SQL (one term match per row over the string columns
+joined, rather than one per column, which made a query over every table take seconds); ``find``
+becomes a KQL ``union``. ``search "term"`` is Kusto's ``where * has "term"`` over every string
 column of every table (``in (...)`` narrows the tables; ``kind=case_sensitive`` uses ``has_cs``;
 ``"term*"``, ``"*term"`` and ``"*term*"`` use ``hasprefix``, ``hassuffix`` and ``contains``); the
 result starts with ``$table``. ``find [in (...)] where <predicate> [project ...]`` keeps the tables
@@ -17,6 +19,7 @@ from typing import Any
 
 import duckdb_kql
 from duckdb_kql._antlr.KqlParser import KqlParser
+from duckdb_kql.translate.functions import term_match_sql
 
 from airflow_provider_mtp.emulator.hunting_errors import missing_table, unsupported
 from airflow_provider_mtp.emulator.kql_text import (
@@ -65,41 +68,44 @@ def _tables_in(clause: Any, schema: dict[str, tuple[str, ...]]) -> list[str]:
     return tables
 
 
-def _case_renames(tables: list[str], schema: dict[str, tuple[str, ...]]) -> dict[str, str]:
-    """``project-rename`` lists for columns whose names differ only in case from another table's.
+def _case_renames(tables: list[str], schema: dict[str, tuple[str, ...]]) -> dict[str, dict[str, str]]:
+    """Columns whose names differ only in case from an earlier table's: ``{table: {column: new name}}``.
 
     Kusto keeps ``Isp`` and ``ISP`` apart in a union; DuckDB cannot, so the later one becomes
     ``ISP_<table>``.
     """
     seen: dict[str, str] = {}
-    renames: dict[str, str] = {}
+    renames: dict[str, dict[str, str]] = {}
     for table in tables:
-        pairs = []
         for column in schema[table]:
             known = seen.setdefault(column.lower(), column)
             if known != column:
-                pairs.append(f"{identifier(column + '_' + table)} = {identifier(column)}")
-        if pairs:
-            renames[table] = ", ".join(pairs)
+                renames.setdefault(table, {})[column] = f"{column}_{table}"
     return renames
 
 
-def _term_predicate(term: str, columns: list[str], case_sensitive: bool) -> str:
-    suffix = "_cs" if case_sensitive else ""
-    operator = f"has{suffix}"
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _term_sql(haystack: str, term: str, case_sensitive: bool) -> str:
+    lead = trail = True
     if len(term) > 1 and term.startswith("*") and term.endswith("*"):
-        operator, term = f"contains{suffix}", term[1:-1]
+        term, lead, trail = term[1:-1], False, False
     elif term.endswith("*"):
-        operator, term = f"hasprefix{suffix}", term[:-1]
+        term, trail = term[:-1], False
     elif term.startswith("*"):
-        operator, term = f"hassuffix{suffix}", term[1:]
-    literal = string_literal(term)
-    return (
-        " or ".join(f"tostring({identifier(column)}) {operator} {literal}" for column in columns) or "false"
-    )
+        term, lead = term[1:], False
+    if not lead and not trail:
+        like = "LIKE" if case_sensitive else "ILIKE"
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("'", "''")
+        return f"({haystack} {like} '%{escaped}%' ESCAPE '\\')"
+    needle = "'" + term.replace("'", "''") + "'"
+    return term_match_sql(haystack, needle, case_sensitive=case_sensitive, lead=lead, trail=trail)
 
 
-def _search(node: Any, text: str, schema: dict[str, tuple[str, ...]]) -> str:
+def _search_sql(node: Any, text: str, schema: dict[str, tuple[str, ...]]) -> str:
+    """The SQL of ``search [kind=...] [in (...)] "term"``: one filtered SELECT per table, by name."""
     predicate = node.unnamedExpression()
     kind = " ".join(parameter.getText().lower() for parameter in node.relaxedQueryOperatorParameter())
     case_sensitive = "case_sensitive" in kind
@@ -112,16 +118,27 @@ def _search(node: Any, text: str, schema: dict[str, tuple[str, ...]]) -> str:
             'only a single search term runs here, as in: search "term" or search in (T1, T2) "term"',
             valid=True,
         )
-    arms = []
     tables = _tables_in(node.searchOperatorInClause(), schema)
     renames = _case_renames(tables, schema)
+    arms = []
     for table in tables:
-        where = _term_predicate(term, _string_columns(table, schema[table]), case_sensitive)
-        rename = f" | project-rename {renames[table]}" if renames.get(table) else ""
-        arms.append(f"({table} | where {where} | extend ['$table'] = {string_literal(table)}{rename})")
+        columns = _string_columns(table, schema[table])
+        # One match over all the string columns joined by a character that is never part of a
+        # term: the same rows as `C1 has t or C2 has t ...`, at a fraction of the cost.
+        joined = "concat_ws(chr(1), " + ", ".join(f"CAST({_quote(c)} AS VARCHAR)" for c in columns) + ")"
+        where = _term_sql(joined, term, case_sensitive) if columns else "FALSE"
+        renamed = renames.get(table, {})
+        projection = ", ".join(f"{_quote(c)} AS {_quote(renamed.get(c, c))}" for c in schema[table])
+        arms.append(
+            f'SELECT {_sql_string(table)} AS "$table", {projection} FROM {_quote(table)} WHERE {where}'
+        )
     if not arms:
-        return "print ['$table'] = '' | take 0"
-    return f"union {', '.join(arms)} | project-reorder ['$table']"
+        return 'SELECT CAST(NULL AS VARCHAR) AS "$table" WHERE FALSE'
+    return " UNION ALL BY NAME ".join(f"({arm})" for arm in arms)
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _referenced(predicate: Any, columns: set[str]) -> list[str]:
@@ -174,31 +191,39 @@ def _find(node: Any, text: str, schema: dict[str, tuple[str, ...]]) -> str:
     return f"union {', '.join(arms)}"
 
 
-def expand_search(text: str, schema_key: SchemaKey) -> str:
-    """``text`` with each ``search``/``find`` source replaced by the ``union`` it stands for.
+#: The CTE a ``search`` source's rows are read from (``mtp_search_1``, ``mtp_search_2``...).
+SEARCH_CTE = "mtp_search"
+
+
+def expand_search(text: str, schema_key: SchemaKey) -> tuple[str, list[tuple[str, str]]]:
+    """``text`` with each ``search``/``find`` source replaced.
+
+    ``find`` becomes the ``union`` it stands for; ``search`` becomes a name whose rows SQL gives.
 
     :param text: prepared KQL.
     :param schema_key: ``(table, columns)`` pairs of the hunting tables.
+    :returns: the KQL, and ``(name, SQL)`` of each ``search`` source.
     """
     lowered = text.lower()
     if "search" not in lowered and "find" not in lowered:
-        return text
+        return text, []
     tree = duckdb_kql.parse(text).tree
     if tree is None:
-        return text
+        return text, []
     schema = dict(schema_key)
     edits: list[Edit] = []
+    searches: list[tuple[str, str]] = []
     for node in nodes(tree, KqlParser.SearchOperatorContext):
         if not _is_source(node):
-            raise unsupported(
-                "T | search", node.start, "search runs here only as the query's source", valid=True
-            )
-        edits.append(Edit(node.start.start, node.stop.stop + 1, _search(node, text, schema)))
+            raise unsupported("T | search", node.start, "search runs here only as a source", valid=True)
+        name = f"{SEARCH_CTE}_{len(searches) + 1}"
+        searches.append((name, _search_sql(node, text, schema)))
+        edits.append(Edit(node.start.start, node.stop.stop + 1, name))
     for node in nodes(tree, KqlParser.FindOperatorContext):
         if not _is_source(node):
-            raise unsupported("T | find", node.start, "find runs here only as the query's source", valid=True)
+            raise unsupported("T | find", node.start, "find runs here only as a source", valid=True)
         edits.append(Edit(node.start.start, node.stop.stop + 1, _find(node, text, schema)))
-    return apply_edits(text, edits) if edits else text
+    return (apply_edits(text, edits) if edits else text), searches
 
 
 def _is_source(node: Any) -> bool:

@@ -80,3 +80,14 @@ def identifier(name: str) -> str:
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         return name
     return "['" + name.replace("\\", "\\\\").replace("'", "\\'") + "']"
+
+
+class Prepared(str):
+    """Prepared KQL that remembers the query the client sent, to place errors in that text."""
+
+    original: str
+
+    def __new__(cls, text: str, original: str) -> Prepared:
+        prepared = super().__new__(cls, text)
+        prepared.original = original
+        return prepared

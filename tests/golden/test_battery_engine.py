@@ -184,7 +184,10 @@ def test_error_messages(engine: HuntingEngine) -> None:
         "Failed to resolve table expression named 'DeviceProcessEvent'. Did you mean 'DeviceProcessEvents'?",
     )
     # Kusto's wording for a function it does not know (the engine's 'function:nosuchfn' is its parser's).
-    assert messages["E4"] == ("semantic", "'extend' operator: Failed to resolve scalar expression named 'nosuchfn'")
+    assert messages["E4"] == (
+        "semantic",
+        "'extend' operator: Failed to resolve scalar expression named 'nosuchfn'",
+    )
 
 
 def test_syntax_error_keeps_position(engine: HuntingEngine) -> None:

@@ -81,6 +81,35 @@ async def load_rows(table: str, request: Request) -> dict[str, Any]:
     return {"table": table, "rows_added": added}
 
 
+@router.post("/externaldata")
+async def register_externaldata(request: Request) -> dict[str, Any]:
+    """Serve content for a URL that KQL ``externaldata`` reads: ``{"url", "content"}`` or ``{"url", "file"}``."""
+    from pathlib import Path
+
+    from airflow_provider_mtp.emulator.externaldata import ExternalDataError
+
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, "BadRequest", "The body must be a JSON object.") from exc
+    url = body.get("url") if isinstance(body, dict) else None
+    content = body.get("content") if isinstance(body, dict) else None
+    file = body.get("file") if isinstance(body, dict) else None
+    if not isinstance(url, str) or (not isinstance(content, str)) == (not isinstance(file, str)):
+        raise ApiError(
+            400, "BadRequest", 'The body must be {"url": ..., "content": ...} or {"url": ..., "file": ...}.'
+        )
+    sources = state_of(request).hunting.externaldata
+    try:
+        if isinstance(content, str):
+            sources.register(url, content)
+        else:
+            sources.register_file(url, Path(str(file)))
+    except ExternalDataError as exc:
+        raise ApiError(400, "BadRequest", str(exc)) from exc
+    return {"url": url, "urls": sources.urls}
+
+
 @router.post("/incidents")
 async def put_incidents(request: Request) -> dict[str, Any]:
     """Create or update incidents (Graph shape; one object or a list); updates stamp the clock's time.
