@@ -208,7 +208,7 @@ def test_sigterm_stops_the_emulator_while_slow_queries_run() -> None:
         process.send_signal(signal.SIGTERM)
         # A guard, not a measure: without the interrupts the process would run for hours.
         assert process.wait(timeout=PATIENCE_S) == 0
-        statuses = []
+        statuses: list[int | None] = []
         for connection in connections:
             try:
                 statuses.append(connection.getresponse().status)
