@@ -2,11 +2,11 @@
 
 Prints, each measured in this run (absolute times on a shared machine mislead):
 
-1. **Eight queries sent together, one slow.** Seven fast queries are sent at the same moment,
-   alone (the unloaded time), then again together with a slow one (a join of three 10,000-row
-   ranges: 10^12 rows to count). For each fast query: its median latency in both cases and the
-   ratio. Target: every ratio under 2x. Before this change the fast ones waited behind the slow
-   one, for as long as it ran.
+1. **Eight queries together, one slow.** Seven fast queries are sent at the same moment, alone
+   (the unloaded time), then again while a slow one runs (a join of three 10,000-row ranges:
+   10^12 rows to count; sent first, the fast ones go once the stats show it running). For each
+   fast query: its median latency in both cases and the ratio. Target: every ratio under 2x.
+   Before this change the fast ones waited behind the slow one, for as long as it ran.
 2. **A client that disconnects.** The seconds from closing the connection of a running slow query
    to the emulator's stats showing it interrupted (and no query running). Target: under 2 s.
 3. **SIGTERM with eight slow queries in flight.** The seconds from the signal to the process
@@ -65,11 +65,15 @@ HUNT = "/v1.0/security/runHuntingQuery"
 
 
 class Client:
-    """Graph hunts with a token, one requests session per thread."""
+    """Graph hunts with a token, one requests session per thread, on eight threads kept for the run.
+
+    Kept threads keep their connections: the queries are timed, not TLS handshakes.
+    """
 
     def __init__(self, emulator: DefenderEmulator) -> None:
         self.emulator = emulator
         self.local = threading.local()
+        self.pool = ThreadPoolExecutor(max_workers=8)
         reply = self.session().post(
             f"{emulator.url}/{emulator.tenant_id}/oauth2/v2.0/token",
             data={
@@ -135,25 +139,25 @@ def wait_for(check: Callable[[], bool], limit_s: float = 60.0) -> float:
     return time.perf_counter() - started
 
 
-def at_once(calls: list[Callable[[], T]]) -> list[T]:
-    """Make ``calls`` at the same moment (a barrier), each on its own thread."""
+def at_once(client: Client, calls: list[Callable[[], T]]) -> list[T]:
+    """Make ``calls`` at the same moment (a barrier), each on its own thread of ``client``."""
     barrier = threading.Barrier(len(calls))
 
     def make(call: Callable[[], T]) -> T:
         barrier.wait()
         return call()
 
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(make, calls))
+    return list(client.pool.map(make, calls))
 
 
 def together(client: Client, queries: list[str]) -> list[tuple[float, bytes]]:
     """Send ``queries`` at the same moment, each on its own thread and connection."""
-    return at_once([functools.partial(client.hunt, query) for query in queries])
+    return at_once(client, [functools.partial(client.hunt, query) for query in queries])
 
 
 def fast_beside_slow(client: Client, rounds: int) -> tuple[bool, bool]:
-    together(client, FAST)  # warm: translations cached, cursors made, one session per thread
+    for _ in range(2):  # warm: translations cached, cursors made, every thread's connection open
+        together(client, FAST + FAST[:1])
     alone: list[list[float]] = [[] for _ in FAST]
     loaded: list[list[float]] = [[] for _ in FAST]
     reference = [body for _, body in together(client, FAST)]
@@ -162,18 +166,17 @@ def fast_beside_slow(client: Client, rounds: int) -> tuple[bool, bool]:
         for index, (elapsed, body) in enumerate(together(client, FAST)):
             alone[index].append(elapsed)
             same &= body == reference[index]
-        # The slow query goes out with the fast ones, on its own connection: 8 sent together.
-        calls: list[Callable[[], Any]] = [functools.partial(client.open_hunt, SLOW)]
-        calls += [functools.partial(client.hunt, query) for query in FAST]
-        slow, *answers = at_once(calls)
-        running_beside = client.hunting()["running"] >= 1
+        # The slow query goes first, on its own connection; once DuckDB runs it, the fast ones go.
+        slow = client.open_hunt(SLOW)
+        wait_for(lambda: client.hunting()["running"] == 1)
+        answers = together(client, FAST)
+        if client.hunting()["running"] < 1:
+            raise RuntimeError("the slow query ended before the fast ones")
         for index, (elapsed, body) in enumerate(answers):
             loaded[index].append(elapsed)
             same &= body == reference[index]
         slow.close()
         wait_for(lambda: client.hunting()["running"] == 0)
-        if not running_beside:
-            print("  (the slow query was not running when the fast ones ended: round not representative)")
     print(
         f"1. Seven fast queries sent together, alone and beside one slow query (median of {rounds} rounds):"
     )

@@ -7,8 +7,9 @@
   (:class:`~airflow_provider_mtp.emulator.state.ConnectionCounter`, in ``/_emulator/stats``).
 * On SIGTERM or SIGINT every hunting query is interrupted *before* uvicorn waits for open
   requests: their answers (503) then go out at once and the process ends within a second or
-  two, not when the slowest query would have finished. Idle kept-alive connections are cut
-  rather than closed politely (over TLS a polite close waits for the client).
+  two, not when the slowest query would have finished. Connections with nothing open and
+  nothing left to send are cut rather than closed politely (over TLS a polite close waits for
+  the client).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import uvicorn
 from airflow_provider_mtp.emulator.state import ConnectionCounter
 
 __all__ = ["EmulatorServer", "count_connections", "listening_socket"]
+
+#: How often, while shutting down, finished connections are looked for.
+_CUT_POLL_S = 0.05
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -67,12 +71,25 @@ class EmulatorServer(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._on_shutdown()
-        # uvicorn closes an idle kept-alive connection politely, and over TLS that close waits
-        # for the client's close_notify, which an idle client never sends: every stop then took
-        # the whole graceful timeout. Such a connection carries nothing: cut it.
-        for connection in list(self.server_state.connections):
-            cycle = getattr(connection, "cycle", None)
-            transport = getattr(connection, "transport", None)
-            if transport is not None and (cycle is None or cycle.response_complete):
-                transport.abort()
-        await super().shutdown(sockets)
+        cutting = asyncio.create_task(self._cut_finished_connections())
+        try:
+            await super().shutdown(sockets)
+        finally:
+            cutting.cancel()
+
+    async def _cut_finished_connections(self) -> None:
+        """While shutting down, cut every connection with no request open and nothing left to send.
+
+        uvicorn closes them politely, and over TLS a close waits for the client's close_notify,
+        which a client that is not reading never sends: every stop then took the whole graceful
+        timeout. Such a connection carries nothing more.
+        """
+        while True:
+            for connection in list(self.server_state.connections):
+                cycle = getattr(connection, "cycle", None)
+                transport = getattr(connection, "transport", None)
+                if transport is None or not (cycle is None or cycle.response_complete):
+                    continue
+                if transport.get_write_buffer_size() == 0:
+                    transport.abort()
+            await asyncio.sleep(_CUT_POLL_S)
