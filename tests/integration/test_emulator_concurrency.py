@@ -276,3 +276,20 @@ def test_stopping_a_query_from_another_thread_interrupts_duckdb() -> None:
         engine.run("DeviceProcessEvents | count")
     assert (closed.value.status, closed.value.kind) == (503, "cancelled")
     assert engine.stats()["interrupted_by"] == {"timeout": 0, "disconnect": 1, "shutdown": 1}
+
+
+@pytest.mark.timeout(120)  # a guard, not a measure: without the interrupt the count runs for most of an hour
+def test_a_timeout_is_counted_as_an_interruption() -> None:
+    from airflow_provider_mtp.emulator.hunting import HuntingError
+    from tests.golden.fixture import fixture_engine
+
+    engine = fixture_engine(query_timeout=0.3)
+    with pytest.raises(HuntingError) as caught:
+        engine.run(SLOW)
+    assert (caught.value.status, caught.value.kind) == (400, "timeout")
+    stats = engine.stats()
+    assert (stats["interrupted_by"], stats["answered"], stats["refused"]) == (
+        {"timeout": 1, "disconnect": 0, "shutdown": 0},
+        0,
+        0,
+    )
