@@ -5,7 +5,7 @@ The store keeps each ``$orderby`` as a ready order and moves an incident in it w
 emulator can (Graph PATCH and comment, legacy PATCH, admin puts that create incidents or move their
 times, the ``mutate`` fault, reset) and check each listing against the order computed here from
 the incidents' own timestamps, over real HTTPS; and that the same listing twice is the same bytes.
-(That a page copies only its own incidents is checked in tests/unit/test_emulator_incident_store.py.)
+(That a page copies only its own incidents is checked in tests/integration/test_emulator_incident_store.py.)
 """
 
 from __future__ import annotations
