@@ -115,6 +115,13 @@ class ExternalData:
         ]
         urls = [string_value(source(text, literal)) or "" for literal in node.stringLiteralExpression()]
         properties = _properties(node, text)
+        fmt = properties.get("format", "csv").lower()
+        if fmt not in _DELIMITERS and fmt not in ("txt", "json", "multijson"):
+            raise HuntingError(
+                f"'externaldata' at {position(node.start)} with format {fmt!r} is valid KQL that this "
+                "emulator does not run: use csv, tsv, scsv, psv, txt, json or multijson.",
+                kind="unsupported",
+            )
         rows: list[list[Any]] = []
         for url in urls:
             content = self.content(url)

@@ -108,6 +108,11 @@ def _translation_error(
 ) -> HuntingError:
     if isinstance(exc, duckdb_kql.KqlUnsupportedError):
         span = (exc.span.line, exc.span.column) if exc.span else None
+        kind, _, called = exc.construct.rpartition(":")
+        found = _name_in_query(text, called) if span is None and kind in ("function", "aggregate") else None
+        if found is not None:
+            # The engine gives no place for a function; the name's first use is it.
+            span = (found.symbol.line, found.symbol.column)
         error = unsupported_construct(exc.construct, exc.hint, span, text, original)
         name = exc.construct.rpartition(":")[2]
         node = _name_in_query(text, name) if error.kind == "semantic" else None

@@ -196,9 +196,9 @@ KUSTO_FUNCTIONS = frozenset(
 
 #: Parser rule -> what a KQL author calls it, where the source text alone does not say.
 _RULE_NAMES = {
-    "ParenthesizedExpression": "a parenthesised tabular expression '( ... )' as a source",
+    "ParenthesizedExpression": "( ... ) as a tabular source",
     "TypeLiteralExpression": "typeof()",
-    "StringStarOperatorExpression": "* has (a search over every column)",
+    "StringStarOperatorExpression": "* has",
     "ExternalDataExpression": "externaldata",
     "SearchOperator": "search",
     "FindOperator": "find",

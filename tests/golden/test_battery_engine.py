@@ -186,7 +186,7 @@ def test_error_messages(engine: HuntingEngine) -> None:
     # Kusto's wording for a function it does not know (the engine's 'function:nosuchfn' is its parser's).
     assert messages["E4"] == (
         "semantic",
-        "'extend' operator: Failed to resolve scalar expression named 'nosuchfn'",
+        "'extend' operator: Failed to resolve scalar expression named 'nosuchfn' at line 1, column 34",
     )
 
 

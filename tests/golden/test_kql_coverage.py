@@ -251,14 +251,14 @@ INTERNAL = re.compile(r"Operator'|Expression'|source:|aggregate:|function:|expre
             "DeviceProcessEvents | project-reorder FileName desc",
             "'project-reorder ... asc/desc' at line 1, column 23 is valid KQL that this emulator does not run",
         ),
-        ('print indexof("abc")', "'indexof()': it takes 2 argument(s), not 1."),
+        ('print indexof("abc")', "'indexof()' at line 1, column 7: it takes 2 argument(s), not 1."),
         (
             'print ipv4_is_private("10.0.0.1")',
-            "'ipv4_is_private()' is valid KQL that this emulator does not run.",
+            "'ipv4_is_private()' at line 1, column 7 is valid KQL that this emulator does not run.",
         ),
         (
             "DeviceProcessEvents | extend x = nosuchfn(FileName)",
-            "'extend' operator: Failed to resolve scalar expression named 'nosuchfn'",
+            "'extend' operator: Failed to resolve scalar expression named 'nosuchfn' at line 1, column 34",
         ),
         (
             "(DeviceProcessEvents | take 1) | take 1",
