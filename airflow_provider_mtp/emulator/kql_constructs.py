@@ -276,8 +276,12 @@ def unsupported_construct(
     if span is not None and original is not None and original != text:
         span = _relocate(span, text, original)
     where = f" at line {span[0]}, column {span[1] + 1}" if span else ""
-    kind, _, name = construct.rpartition(":")
     why = _clean(hint)
+    if ": " in construct:
+        # A sentence, not a name ("summarize: column 'x' outside an aggregate"): Kusto refuses it too.
+        operator, detail = construct.split(": ", 1)
+        return HuntingError(f"'{operator}' operator{where}: {detail}.", kind="semantic")
+    kind, _, name = construct.rpartition(":")
     if kind in ("function", "aggregate"):
         name = _OWN_NAMES.get(name, name)
         label = f"{name}()"

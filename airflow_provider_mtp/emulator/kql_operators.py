@@ -172,10 +172,12 @@ def _aggregate_name(aggregate: Any) -> str:
     named = aggregate.namedExpressionNameClause()
     if named is not None:
         return str(named.getText()).rstrip("=").strip()
-    match = re.fullmatch(r"(\w+)\((\w*)\)", aggregate.getText())
+    match = re.fullmatch(r"(\w+)\((.*)\)", aggregate.getText(), re.S)
     if match is None:
         return "Column1"
     function, argument = match.groups()
+    if function in ("countif", "dcountif", "sumif", "avgif") or not re.fullmatch(r"\w*", argument):
+        argument = ""
     function = {"make_list": "list", "make_set": "set", "count": "count"}.get(function, function)
     return f"{function}_{argument}" if function != "count" else "count_"
 
@@ -195,6 +197,34 @@ def _default_sql(clause: Any) -> str:
     )
 
 
+def _series_aggregates(node: Any, text: str) -> list[tuple[str, str, Any]]:
+    """``(column, aggregate KQL, default clause)`` for each aggregate of a ``make-series``.
+
+    The grammar reads a first ``Name = f(x)`` as the operator parameter ``Name=f`` followed by an
+    aggregate ``(x)``; the two are put back together here.
+    """
+    items: list[tuple[str, str, Any]] = []
+    pending: tuple[str, str] | None = None
+    for child in node.getChildren():
+        if isinstance(child, KqlParser.RelaxedQueryOperatorParameterContext):
+            match = re.fullmatch(r"([A-Za-z_]\w*)\s*=\s*([A-Za-z_]\w*)", source(text, child))
+            if match and match.group(1).lower() != "kind":
+                pending = (match.group(1), match.group(2))
+        elif isinstance(child, KqlParser.MakeSeriesOperatorAggregationContext):
+            expression = child.namedExpression()
+            clause = expression.namedExpressionNameClause()
+            if pending is not None and source(text, expression).lstrip().startswith("("):
+                name, kql = pending[0], pending[1] + source(text, expression)
+            elif clause is not None:
+                name = str(clause.getText()).rstrip("=").strip()
+                kql = source(text, expression.unnamedExpression())
+            else:
+                name, kql = _aggregate_name(expression), source(text, expression)
+            pending = None
+            items.append((name, kql, child.makeSeriesOperatorExpressionDefaultClause()))
+    return items
+
+
 def _make_series(node: Any, piped: Any, text: str, lets: str) -> tuple[Edit, Wrapper, tuple[str, str]]:
     range_clause = node.makeSeriesOperatorFromToStepClause()
     if range_clause is None or range_clause.FROM() is None or range_clause.TO() is None:
@@ -207,11 +237,9 @@ def _make_series(node: Any, piped: Any, text: str, lets: str) -> tuple[Edit, Wra
         raise unsupported(
             "make-series ... on <expression>", node.start, "name a datetime column after 'on'", valid=True
         )
-    aggregates = node.makeSeriesOperatorAggregation()
-    names = [_aggregate_name(aggregate.namedExpression()) for aggregate in aggregates]
-    defaults = [
-        _default_sql(aggregate.makeSeriesOperatorExpressionDefaultClause()) for aggregate in aggregates
-    ]
+    aggregates = _series_aggregates(node, text)
+    names = [name for name, _, _ in aggregates]
+    defaults = [_default_sql(default) for _, _, default in aggregates]
     by_clause = node.makeSeriesOperatorByClause()
     groups = [source(text, expression) for expression in by_clause.namedExpression()] if by_clause else []
     group_names = []
@@ -225,10 +253,7 @@ def _make_series(node: Any, piped: Any, text: str, lets: str) -> tuple[Edit, Wra
                 valid=True,
             )
         group_names.append(match.group(1))
-    summarized = ", ".join(
-        f"{_kql_name(name)} = {source(text, aggregate.namedExpression().unnamedExpression())}"
-        for name, aggregate in zip(names, aggregates, strict=True)
-    )
+    summarized = ", ".join(f"{_kql_name(name)} = {kql}" for name, kql, _ in aggregates)
     keys = ", ".join([*groups, f"mtp_bin = tolong(({axis} - ({start})) / ({step}))"])
     kql = f"| where {axis} >= ({start}) and {axis} < ({end}) | summarize {summarized} by {keys}"
     parameters = " ".join(parameter.getText().lower() for parameter in node.relaxedQueryOperatorParameter())

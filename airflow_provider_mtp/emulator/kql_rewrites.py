@@ -206,20 +206,30 @@ def _between_edits(tree: Any, text: str) -> list[Edit]:
 
 def _count_edits(tree: Any, text: str) -> list[Edit]:
     """``count(x)`` -> ``countif(isnotnull(x))``, named ``count_x`` as Kusto names it."""
+    aggregates = [
+        aggregate
+        for node in nodes(tree, KqlParser.SummarizeOperatorContext)
+        for aggregate in node.namedExpression()
+    ]
+    series = [
+        aggregate.namedExpression()
+        for aggregate in nodes(tree, KqlParser.MakeSeriesOperatorAggregationContext)
+    ]
     edits: list[Edit] = []
-    for summarize in nodes(tree, KqlParser.SummarizeOperatorContext):
-        for aggregate in summarize.namedExpression():
-            for call in nodes(aggregate, KqlParser.CountExpressionContext):
-                argument = call.namedExpression()
-                if argument is None:
-                    continue
-                replacement = f"countif(isnotnull({source(text, argument)}))"
-                named = aggregate.namedExpressionNameClause() is not None
-                if not named and same_span(call, aggregate):
-                    column = argument.getText()
-                    suffix = column if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", column) else ""
-                    replacement = f"count_{suffix} = {replacement}"
-                edits.append(span_edit(call, replacement))
+    for aggregate in aggregates + series:
+        for call in nodes(aggregate, KqlParser.CountExpressionContext):
+            argument = call.namedExpression()
+            if argument is None:
+                continue
+            # In make-series the count is a sum of ones: its arrays then default to 0 like count().
+            template = "sum(iff(isnotnull({0}), 1, 0))" if aggregate in series else "countif(isnotnull({0}))"
+            replacement = template.format(source(text, argument))
+            named = aggregate.namedExpressionNameClause() is not None
+            if not named and same_span(call, aggregate):
+                column = argument.getText()
+                suffix = column if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", column) else ""
+                replacement = f"count_{suffix} = {replacement}"
+            edits.append(span_edit(call, replacement))
     return edits
 
 

@@ -116,11 +116,20 @@ def test_bag_unpack_then_summarize(engine: HuntingEngine, data: Tables) -> None:
     }
 
 
-def test_make_series_counts_per_day(engine: HuntingEngine, data: Tables) -> None:
-    rows = engine.run(
+@pytest.mark.parametrize(
+    "kql",
+    [
         "DeviceLogonEvents | where ActionType == 'LogonFailed' "
-        "| make-series Failed = count() default = 0 on Timestamp from ago(3d) to now() step 1d"
-    ).rows
+        "| make-series Failed = count() default = 0 on Timestamp from ago(3d) to now() step 1d",
+        # A first `Name = f(x)` is what the grammar reads as a parameter `Name=f` and `(x)`.
+        "DeviceLogonEvents | make-series Failed = countif(ActionType == 'LogonFailed') "
+        "on Timestamp from ago(3d) to now() step 1d",
+        "DeviceLogonEvents | where ActionType == 'LogonFailed' "
+        "| make-series Failed = count(AccountName) on Timestamp from ago(3d) to now() step 1d",
+    ],
+)
+def test_make_series_counts_per_day(engine: HuntingEngine, data: Tables, kql: str) -> None:
+    rows = engine.run(kql).rows
     start = NOW - timedelta(days=3)
     expected = [0, 0, 0]
     for row in data["DeviceLogonEvents"]:
