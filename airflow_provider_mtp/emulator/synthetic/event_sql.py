@@ -76,13 +76,18 @@ class EventSQL:
 
     def day_offset(self, key: str = "b.i") -> str:
         """Microseconds into a row's 24-hour slot; 70 % fall in 07:00-19:00 UTC on the clock."""
+        anytime = self.rand("tsa", _DAY_US, key)
+        return (
+            f"CASE WHEN {self.rand('tsk', 100, key)} < 70 THEN {self.working_offset(key)} ELSE {anytime} END"
+        )
+
+    def working_offset(self, key: str = "b.i") -> str:
+        """Microseconds into a row's 24-hour slot that fall in 07:00-19:00 UTC on the clock."""
         midnight = self.start.replace(hour=0, minute=0, second=0, microsecond=0)
         since_midnight = (self.start - midnight) // timedelta(microseconds=1)
         # Shift so that offset 0 of the working window is 07:00 on the clock, wrapping within the slot.
         seven = (7 * 3_600_000_000 - since_midnight) % _DAY_US
-        working = f"({seven} + {self.rand('tsw', 43_200_000_000, key)}) % {_DAY_US}"
-        anytime = self.rand("tsa", _DAY_US, key)
-        return f"CASE WHEN {self.rand('tsk', 100, key)} < 70 THEN {working} ELSE {anytime} END"
+        return f"({seven} + {self.rand('tsw', 43_200_000_000, key)}) % {_DAY_US}"
 
     def timestamp(self, per_day: int, key: str = "b.i") -> str:
         """Row ``i`` falls in the ``i // per_day``-th 24 hours after the start; 70 % in 07:00-19:00 UTC.

@@ -18,6 +18,16 @@ from airflow_provider_mtp.emulator.tenant_data.images import BOOT_COMMANDS, BOOT
 from airflow_provider_mtp.emulator.tenant_data.process_trees import PROCESS_TREES, TREE_SLOTS
 
 _DAY_US = 86_400_000_000
+#: Trees (by their number within the day, modulo 10) spread evenly over the day, not in working hours.
+_SPREAD_TREES = (0, 3, 6)
+
+
+def _spread_rank(digit: str) -> str:
+    """The place (0, 1, 2) of a spread tree among the spread ones of its ten."""
+    cases = " ".join(f"WHEN {value} THEN {place}" for place, value in enumerate(_SPREAD_TREES))
+    return f"(CASE {digit} {cases} ELSE 0 END)"
+
+
 #: A tree's last slot starts at most this long after its first.
 _TREE_SPAN_US = TREE_SLOTS * 40_000_000
 
@@ -106,10 +116,23 @@ class ProcessEventTable(ProcessSQL):
     def tree_base(self, rows: int, per_day: int) -> str:
         """Row index ``i``, its day, tree key ``c``, slot ``s`` and the tree's start ``_base``."""
         index = f"(SELECT range AS i, range // {per_day} AS day, range % {per_day} AS j FROM range({rows}))"
-        keyed = f"(SELECT i, day, i - j % {TREE_SLOTS} AS c, j % {TREE_SLOTS} AS s FROM {index})"
+        keyed = (
+            f"(SELECT i, day, i - j % {TREE_SLOTS} AS c, j % {TREE_SLOTS} AS s, j // {TREE_SLOTS} AS t "
+            f"FROM {index})"
+        )
+        # 7 trees in 10 start in working hours; the other 3 are spread evenly over the whole day (at
+        # random within their own stretch), not at random: a tree is five rows at one moment, so
+        # random starts would leave whole night hours without a process event, and every hour
+        # holds some in a real tenant (a scheduled hunt of the last hour must find rows).
+        trees = max(1, per_day // TREE_SLOTS)
+        spread = sum(1 for tree in range(trees) if tree % 10 in _SPREAD_TREES)
+        stride = _DAY_US // max(1, spread)
+        rank = f"((t // 10) * {len(_SPREAD_TREES)} + {_spread_rank('t % 10')})"
+        spread_offset = f"({rank} * {stride} + {self.rand('tss', stride, 'c')})"
+        day_offset = f"CASE WHEN t % 10 IN {tuple(_SPREAD_TREES)} THEN {spread_offset} ELSE {self.working_offset('c')} END"
         # The start is spread over the day minus the longest tree, so every slot stays in its day.
         span = _DAY_US - _TREE_SPAN_US
-        offset = f"(({self.day_offset('c')})::HUGEINT * {span} // {_DAY_US})::BIGINT"
+        offset = f"(({day_offset})::HUGEINT * {span} // {_DAY_US})::BIGINT"
         based = f"(SELECT *, {self.day_start('day')} + to_microseconds({offset}) AS _base FROM {keyed}) b"
         return f"(SELECT *, {self.slot_time('b.s')} AS _ts FROM {based}) b"
 
