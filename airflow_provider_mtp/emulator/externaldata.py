@@ -50,6 +50,8 @@ class ExternalData:
     def __init__(self) -> None:
         self._content: dict[str, str] = {}
         self._lock = threading.Lock()
+        #: The ``--externaldata-dir`` folder: the only place files are read from.
+        self.folder: Path | None = None
 
     def register(self, url: str, content: str) -> None:
         """Serve ``content`` for ``url``.
@@ -62,12 +64,32 @@ class ExternalData:
         with self._lock:
             self._content[url] = content
 
-    def register_file(self, url: str, path: Path) -> None:
-        """Serve the text of ``path`` for ``url``."""
+    def register_file(self, url: str, name: str) -> None:
+        """Serve the text of the file ``name`` of the ``--externaldata-dir`` folder for ``url``.
+
+        Only files inside that folder are read: the admin routes have no authentication, so a path
+        elsewhere (``/etc/...``, ``../...``) would let anyone who reaches the emulator read the
+        host's files through ``externaldata``.
+
+        :raises ExternalDataError: no folder was given, the name leaves it, or the file cannot be read.
+        """
+        if self.folder is None:
+            raise ExternalDataError(
+                "files are read only from --externaldata-dir, and the emulator was started without it; "
+                'send the text instead: {"url": ..., "content": ...}'
+            )
+        folder = self.folder.resolve()
+        path = (folder / name).resolve()
+        if not path.is_relative_to(folder):
+            raise ExternalDataError(
+                f"{name!r} is not a file of the --externaldata-dir folder; name one inside it"
+            )
         try:
             self.register(url, path.read_text(encoding="utf-8"))
         except OSError as exc:
-            raise ExternalDataError(f"cannot read {path}: {exc.strerror}") from None
+            raise ExternalDataError(
+                f"cannot read {name!r} in the --externaldata-dir folder: {exc.strerror}"
+            ) from None
 
     def load_dir(self, folder: Path) -> int:
         """Register every ``url -> file`` of ``folder/externaldata.json``; returns how many."""
@@ -78,8 +100,9 @@ class ExternalData:
             raise ExternalDataError(f"cannot read {index}: {exc}") from None
         if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
             raise ExternalDataError(f"{index} must be a JSON object of URL -> file name")
+        self.folder = folder
         for url, name in mapping.items():
-            self.register_file(url, folder / name)
+            self.register_file(url, name)
         return len(mapping)
 
     @property

@@ -72,3 +72,44 @@ def test_an_unregistered_url_is_refused_in_each_api_shape(emulator: DefenderEmul
     assert message == legacy.json()["error"]["message"]
     assert message.startswith("'externaldata' at line 1, column 1: the emulator has no network access")
     assert "https://not-registered.example.test/a.csv" in message
+
+
+def test_admin_api_reads_a_file_of_the_folder_by_name(emulator: DefenderEmulator) -> None:
+    url = "https://iocs.example.test/again.csv"
+    reply = emulator.session.post(
+        f"{emulator.url}/_emulator/externaldata", json={"url": url, "file": "feed.csv"}, timeout=30
+    )
+    assert reply.status_code == 200, reply.text
+    hunt = graph_hunt(
+        emulator,
+        token(emulator, GRAPH),
+        f'externaldata (Indicator:string, Score:long) ["{url}"] with (ignoreFirstRecord=true) | count',
+    )
+    assert hunt.status_code == 200, hunt.text
+    assert hunt.json()["results"] == [{"Count": 3}]
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../../../../../../etc/passwd", "sub/../../feed.csv"])
+def test_admin_api_reads_no_file_outside_the_folder(emulator: DefenderEmulator, name: str) -> None:
+    """The admin routes have no authentication: a path outside the folder must not become readable."""
+    url = "https://leak.example.test/x"
+    reply = emulator.session.post(
+        f"{emulator.url}/_emulator/externaldata", json={"url": url, "file": name}, timeout=30
+    )
+    assert reply.status_code == 400
+    assert "is not a file of the --externaldata-dir folder" in reply.json()["error"]["message"]
+    hunt = graph_hunt(
+        emulator, token(emulator, GRAPH), f'externaldata (Line:string) ["{url}"] with (format="txt")'
+    )
+    assert hunt.status_code == 400
+    assert "no content registered" in hunt.json()["error"]["message"]
+
+
+def test_without_a_folder_the_admin_api_reads_no_file(defender_emulator: DefenderEmulator) -> None:
+    reply = defender_emulator.session.post(
+        f"{defender_emulator.url}/_emulator/externaldata",
+        json={"url": "https://leak.example.test/y", "file": "externaldata.json"},
+        timeout=30,
+    )
+    assert reply.status_code == 400
+    assert "started without it" in reply.json()["error"]["message"]

@@ -83,9 +83,8 @@ async def load_rows(table: str, request: Request) -> dict[str, Any]:
 
 @router.post("/externaldata")
 async def register_externaldata(request: Request) -> dict[str, Any]:
-    """Serve content for a URL that KQL ``externaldata`` reads: ``{"url", "content"}`` or ``{"url", "file"}``."""
-    from pathlib import Path
-
+    """Serve content for a URL that KQL ``externaldata`` reads: ``{"url", "content"}``, or ``{"url", "file"}``
+    with a file of the ``--externaldata-dir`` folder (no other file is read)."""
     from airflow_provider_mtp.emulator.externaldata import ExternalDataError
 
     try:
@@ -104,7 +103,7 @@ async def register_externaldata(request: Request) -> dict[str, Any]:
         if isinstance(content, str):
             sources.register(url, content)
         else:
-            sources.register_file(url, Path(str(file)))
+            sources.register_file(url, str(file))
     except ExternalDataError as exc:
         raise ApiError(400, "BadRequest", str(exc)) from exc
     return {"url": url, "urls": sources.urls}
