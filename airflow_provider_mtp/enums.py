@@ -22,7 +22,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Classification", "Determination", "IncidentStatus", "Severity"]
+__all__ = [
+    "AlertStatus",
+    "Classification",
+    "DetectionSource",
+    "Determination",
+    "IncidentStatus",
+    "ServiceSource",
+    "Severity",
+]
 
 
 class IncidentStatus(StrEnum):
@@ -32,6 +40,15 @@ class IncidentStatus(StrEnum):
     IN_PROGRESS = "inProgress"
     RESOLVED = "resolved"
     REDIRECTED = "redirected"
+
+
+class AlertStatus(StrEnum):
+    """An alert's ``status`` (the legacy API's ``Active`` reads as ``IN_PROGRESS``)."""
+
+    UNKNOWN = "unknown"
+    NEW = "new"
+    IN_PROGRESS = "inProgress"
+    RESOLVED = "resolved"
 
 
 class Severity(StrEnum):
@@ -80,3 +97,31 @@ class Determination(StrEnum):
     NOT_MALICIOUS = "notMalicious"
     NOT_ENOUGH_DATA_TO_VALIDATE = "notEnoughDataToValidate"
     INSUFFICIENT_DATA = "insufficientData"
+
+
+class ServiceSource(StrEnum):
+    """The product that raised an alert (``serviceSource``); Microsoft adds values over time, so
+    replies may hold others (they pass through unchanged)."""
+
+    MICROSOFT_DEFENDER_FOR_ENDPOINT = "microsoftDefenderForEndpoint"
+    MICROSOFT_DEFENDER_FOR_CLOUD_APPS = "microsoftDefenderForCloudApps"
+    MICROSOFT_DEFENDER_FOR_OFFICE_365 = "microsoftDefenderForOffice365"
+    UNKNOWN = "unknown"
+    MICROSOFT_DEFENDER_FOR_IDENTITY = "microsoftDefenderForIdentity"
+    MICROSOFT_365_DEFENDER = "microsoft365Defender"
+    AZURE_AD_IDENTITY_PROTECTION = "azureAdIdentityProtection"
+    MICROSOFT_APP_GOVERNANCE = "microsoftAppGovernance"
+    DATA_LOSS_PREVENTION = "dataLossPrevention"
+    MICROSOFT_DEFENDER_FOR_CLOUD = "microsoftDefenderForCloud"
+    MICROSOFT_SENTINEL = "microsoftSentinel"
+    MICROSOFT_INSIDER_RISK_MANAGEMENT = "microsoftInsiderRiskManagement"
+
+
+class DetectionSource(StrEnum):
+    """The detector within the product (``detectionSource``), for the values both APIs are known to
+    send; any other value is accepted in a filter and compared case-insensitively."""
+
+    ANTIVIRUS = "antivirus"
+    CLOUD_APP_SECURITY = "cloudAppSecurity"
+    MICROSOFT_DEFENDER_FOR_OFFICE_365 = "microsoftDefenderForOffice365"
+    AUTOMATED_INVESTIGATION = "automatedInvestigation"

@@ -22,14 +22,13 @@ exactly as given (a 7-digit watermark is not rounded), a ``datetime`` is written
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow_provider_mtp.api import mapping
-from airflow_provider_mtp.api.odata import check_page_size, odata_datetime
+from airflow_provider_mtp.api.odata import check_page_size, name_list, time_bound
+from airflow_provider_mtp.api.query_base import ListingQuery
 from airflow_provider_mtp.api.raw_filter import checked_odata_filter
 from airflow_provider_mtp.errors import MTPConfigError
 
@@ -43,7 +42,7 @@ _LISTS = ("status", "severity", "classification", "tags")
 
 
 @dataclass(frozen=True, kw_only=True)
-class IncidentQuery:
+class IncidentQuery(ListingQuery):
     """Which incidents to list; build it with :meth:`build` (checks and normalises every field).
 
     :param status: any of these statuses (``active``, ``inProgress``, ``resolved``, ``redirected``;
@@ -77,6 +76,10 @@ class IncidentQuery:
     include_alerts: bool = False
     page_size: int | None = None
 
+    KIND: ClassVar[str] = "incident"
+    LIST_FIELDS: ClassVar[tuple[str, ...]] = _LISTS
+    FILTER_FIELDS: ClassVar[tuple[str, ...]] = FILTERS
+
     @classmethod
     def build(cls, **fields: Any) -> IncidentQuery:
         """A query from keyword arguments: one value or a list for the list fields, a ``datetime``
@@ -87,13 +90,8 @@ class IncidentQuery:
             classification, a time that is not one, a page size below 1, or an ``odata_filter``
             that could escape its parentheses.
         """
-        unknown = sorted(set(fields) - {field.name for field in dataclasses.fields(cls)})
-        if unknown:
-            raise MTPConfigError(
-                f"Unknown incident filter {', '.join(map(repr, unknown))}; the filters are: "
-                f"{', '.join(field.name for field in dataclasses.fields(cls))}."
-            )
-        values: dict[str, Any] = {name: _names(fields.get(name), name=name) for name in _LISTS}
+        cls.unknown_fields(fields)
+        values: dict[str, Any] = {name: name_list(fields.get(name), name=name) for name in _LISTS}
         if values["classification"] is not None:
             try:
                 values["classification"] = tuple(
@@ -105,7 +103,7 @@ class IncidentQuery:
         if assigned_to is not None and not isinstance(assigned_to, str):
             raise MTPConfigError(f"assigned_to must be a string, got {assigned_to!r}")
         for name in TIME_BOUNDS:
-            values[name] = _bound(fields.get(name), name=name)
+            values[name] = time_bound(fields.get(name), name=name)
         page_size = fields.get("page_size")
         check_page_size(page_size)
         include_alerts = fields.get("include_alerts", False)
@@ -120,27 +118,6 @@ class IncidentQuery:
             page_size=page_size,
         )
 
-    @classmethod
-    def of(cls, query: IncidentQuery | None = None, /, **fields: Any) -> IncidentQuery:
-        """``query`` itself, or one built from keyword fields; both at once is an error.
-
-        What the hooks' ``list_incidents`` take: an :class:`IncidentQuery`, or its fields as keywords.
-        """
-        if query is None:
-            return cls.build(**fields)
-        if not isinstance(query, IncidentQuery):
-            raise MTPConfigError(f"list_incidents() takes an IncidentQuery or keyword filters, got {query!r}")
-        if fields:
-            raise MTPConfigError(
-                f"Give either an IncidentQuery or keyword filters, not both (got {', '.join(sorted(fields))} "
-                "besides the query): add them to the query with query.replace(...)."
-            )
-        return query
-
-    def replace(self, **changes: Any) -> IncidentQuery:
-        """A copy with ``changes``, checked like :meth:`build`."""
-        return self.build(**{**self.to_json(), **changes})
-
     def keeps(self, incident: Mapping[str, Any]) -> bool:
         """Whether a Graph-shape incident passes the filters applied after fetching (classification, tags)."""
         if self.classification is not None and incident.get("classification") not in self.classification:
@@ -151,48 +128,3 @@ class IncidentQuery:
             if not any(isinstance(tag, str) and tag.casefold() in wanted for tag in carried):
                 return False
         return True
-
-    def to_json(self) -> dict[str, Any]:
-        """Every field as a JSON value (lists, strings, numbers, ``None``): trigger kwargs, XCom."""
-        data = dataclasses.asdict(self)
-        for name in _LISTS:
-            if data[name] is not None:
-                data[name] = list(data[name])
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> IncidentQuery:
-        """The query :meth:`to_json` wrote (``None`` is the query with no filters).
-
-        :raises MTPConfigError: the data is not a mapping of known fields.
-        """
-        if data is None:
-            return cls()
-        if not isinstance(data, Mapping):
-            raise MTPConfigError(f"An incident query must be a JSON object, got {type(data).__name__}")
-        return cls.build(**data)
-
-    def describe(self) -> str:
-        """``status=active, severity=high|medium`` or ``no filters``, for messages (filters only)."""
-        parts = []
-        for name in FILTERS:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            parts.append(f"{name}={'|'.join(value) if isinstance(value, tuple) else value}")
-        return ", ".join(parts) if parts else "no filters"
-
-
-def _names(value: str | Sequence[str] | None, *, name: str) -> tuple[str, ...] | None:
-    if value is None or value == "":
-        return None
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, Sequence) or not all(isinstance(item, str) and item.strip() for item in values):
-        raise MTPConfigError(f"{name} must be a string or a list of non-blank strings, got {value!r}")
-    return tuple(item.strip() for item in values) or None
-
-
-def _bound(value: datetime | str | None, *, name: str) -> str | None:
-    if value is None:
-        return None
-    return odata_datetime(value, name=name)

@@ -99,6 +99,25 @@ SERVICE_SOURCE = EnumMap(
         ("MicrosoftDefenderForEndpoint", "microsoftDefenderForEndpoint"),
         ("MicrosoftCloudAppSecurity", "microsoftDefenderForCloudApps"),
         ("OfficeATP", "microsoftDefenderForOffice365"),
+        # Graph's own values (defender-api.md section 5), which MTP never sends; the list grows,
+        # so replies pass unknown values through and only a filter insists on a known one.
+        *(
+            (graph[:1].upper() + graph[1:], graph)
+            for graph in (
+                "unknown",
+                "microsoftDefenderForEndpoint",
+                "microsoftDefenderForIdentity",
+                "microsoftDefenderForCloudApps",
+                "microsoftDefenderForOffice365",
+                "microsoft365Defender",
+                "azureAdIdentityProtection",
+                "microsoftAppGovernance",
+                "dataLossPrevention",
+                "microsoftDefenderForCloud",
+                "microsoftSentinel",
+                "microsoftInsiderRiskManagement",
+            )
+        ),
     ],
 )
 

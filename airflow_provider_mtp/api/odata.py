@@ -90,6 +90,19 @@ def filter_values(
     return spelled
 
 
+def name_list(value: str | Sequence[str] | None, *, name: str) -> tuple[str, ...] | None:
+    """A query's list field: one string or a list of non-blank strings, stripped; ``None`` for none.
+
+    :raises MTPConfigError: not a string nor a list of non-blank strings.
+    """
+    if value is None or value == "":
+        return None
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, Sequence) or not all(isinstance(item, str) and item.strip() for item in values):
+        raise MTPConfigError(f"{name} must be a string or a list of non-blank strings, got {value!r}")
+    return tuple(item.strip() for item in values) or None
+
+
 def any_of(field: str, literals: Sequence[str]) -> str:
     """``field eq a`` or ``(field eq a or field eq b)``."""
     clauses = [f"{field} eq {literal}" for literal in literals]
@@ -108,6 +121,11 @@ def range_clauses(
     if start is not None and before is not None and _as_utc(start) > _as_utc(before):
         raise MTPConfigError(f"{name}_from ({start}) is after {name}_before ({before}); the window is empty")
     return clauses
+
+
+def time_bound(value: datetime | str | None, *, name: str) -> str | None:
+    """A query's time bound as the OData literal sent on the wire (``None`` stays ``None``)."""
+    return None if value is None else odata_datetime(value, name=name)
 
 
 def _as_utc(value: datetime | str) -> datetime:

@@ -18,7 +18,15 @@ import pytest
 from airflow.sdk import DAG, BaseOperator
 
 from airflow_provider_mtp.api import mapping
-from airflow_provider_mtp.enums import Classification, Determination, IncidentStatus, Severity
+from airflow_provider_mtp.enums import (
+    AlertStatus,
+    Classification,
+    DetectionSource,
+    Determination,
+    IncidentStatus,
+    ServiceSource,
+    Severity,
+)
 from airflow_provider_mtp.errors import MTPConfigError
 from airflow_provider_mtp.hooks import mtp as hook_module
 from airflow_provider_mtp.hooks import mtp_async as async_hook_module
@@ -47,6 +55,9 @@ TENANT = "00000000-0000-0000-0000-000000000001"
         (Severity, mapping.SEVERITY),
         (Classification, mapping.CLASSIFICATION),
         (Determination, mapping.DETERMINATION),
+        (AlertStatus, mapping.ALERT_STATUS),
+        (ServiceSource, mapping.SERVICE_SOURCE),
+        (DetectionSource, mapping.DETECTION_SOURCE),
     ],
 )
 def test_each_enum_holds_the_graph_spellings_of_its_mapping_table(
