@@ -158,7 +158,10 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_mtp.hooks.mtp", "airflow_provider_mtp.hooks.mtp_async"],
             }
         ],
-        "extra-links": ["airflow_provider_mtp.links.DefenderIncidentLink"],
+        "extra-links": [
+            "airflow_provider_mtp.links.DefenderIncidentLink",
+            "airflow_provider_mtp.links.DefenderHuntingLink",
+        ],
         "integrations": [
             {
                 "integration-name": "Microsoft Defender XDR",

@@ -16,7 +16,9 @@ from airflow_provider_mtp.errors import (
     MTPLimitExceededError,
     MTPThrottledError,
 )
+from airflow_provider_mtp.hunting_link import MAX_URL_LENGTH
 from airflow_provider_mtp.hunting_plan import DonePiece, HuntProgress, Piece, query_sha256, task_token
+from airflow_provider_mtp.links import DefenderHuntingLink, hunting_portal_url
 from airflow_provider_mtp.operators.hunting_checks import HuntQueryChecks
 from airflow_provider_mtp.operators.hunting_outputs import HuntOutputs
 
@@ -128,6 +130,20 @@ class RunHuntingQueryOperator(HuntQueryChecks, HuntThrottling, HuntOutputs, Base
     there as ``progress.json``), so no row is written twice. Without ``output_path`` the rows so
     far (at most ``max_xcom_rows``) travel in the deferral too.
 
+    **The portal link.** "Open in advanced hunting" opens, in the Defender portal of the
+    connection's cloud (``tid=<tenant>`` as on incident links), the exact text the task sent for
+    its whole window: bound parameters, window bindings and query, the text the manifest's
+    ``query_sha256`` hashes. A hunt split into pieces links that whole-window text, not a piece's.
+    The task pushes the link before its first call (XCom key ``hunting_url``), so a failed hunt
+    has it too. The portal takes no separate ``Timespan``: what limits the rows there is the
+    window in the text, so a query filtering on ``WindowStart``/``WindowEnd`` shows the task's
+    rows (on Graph the narrower of ``Timespan`` and the query's own filter wins, and they are the
+    same window). The editor's time range is set to ``month``, its widest (the 30 days hunting
+    keeps), so it never cuts the window short, even when the link is opened days later. A query
+    that never uses the window names (the task warns) shows the last 30 days there, as on the
+    legacy API. A link over :data:`~airflow_provider_mtp.hunting_link.MAX_URL_LENGTH` characters
+    is not made; the task log says so in one line, with its length.
+
     :param query: the KQL, or the path of a ``.kql`` file (templated). Use ``WindowStart`` and
         ``WindowEnd`` for the window and the ``query_parameters`` names for values.
     :param mtp_conn_id: the ``mtp`` connection (templated).
@@ -179,6 +195,7 @@ class RunHuntingQueryOperator(HuntQueryChecks, HuntThrottling, HuntOutputs, Base
     )
     template_ext: Sequence[str] = (".kql",)
     template_fields_renderers: ClassVar[dict[str, str]] = {"query_parameters": "json"}
+    operator_extra_links = (DefenderHuntingLink(),)
     ui_color = "#e3ecf8"
 
     def __init__(
@@ -349,7 +366,25 @@ class RunHuntingQueryOperator(HuntQueryChecks, HuntThrottling, HuntOutputs, Base
             window.label() if window else "the service's default window (last 30 days)",
             progress.query_sha256,
         )
+        self._persist_link(context, progress)
         return progress
+
+    def _persist_link(self, context: Context, progress: HuntProgress) -> None:
+        """Push the "Open in advanced hunting" link of the whole window's text (see the class doc)."""
+        text = progress.text_for(progress.window)
+        url = hunting_portal_url(self.hook.settings, text)
+        if url is not None:
+            DefenderHuntingLink.persist(context, url)
+            return
+        full = hunting_portal_url(self.hook.settings, text, max_length=None) or ""
+        self.log.info(
+            "No 'Open in advanced hunting' link: the query as sent (%s characters) makes a link of %s "
+            "characters, over the %s a link may have (proxies refuse longer URLs); paste the query "
+            "into the portal's advanced-hunting editor instead",
+            f"{len(text):,}",
+            f"{len(full):,}",
+            f"{MAX_URL_LENGTH:,}",
+        )
 
     @cached_property
     def _graph(self) -> bool:

@@ -22,6 +22,7 @@ from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
 from airflow_provider_mtp import outputs
 from airflow_provider_mtp.api.models import HuntingResult
+from airflow_provider_mtp.clouds import get_cloud
 from airflow_provider_mtp.errors import MTPConfigError, MTPError, MTPLimitExceededError, MTPThrottledError
 from airflow_provider_mtp.hunting_plan import HuntProgress
 from airflow_provider_mtp.operators import hunting
@@ -32,6 +33,7 @@ START = datetime(2026, 11, 1, tzinfo=UTC)
 END = datetime(2026, 11, 3, tzinfo=UTC)
 SCHEMA = [{"name": "Timestamp", "type": "DateTime"}, {"name": "Id", "type": "Int64"}]
 QUERY = "T | where Timestamp >= WindowStart and Timestamp < WindowEnd"
+TENANT = "11111111-2222-3333-4444-555555555555"
 
 Answer = Callable[[str, str | None], Any]
 
@@ -72,7 +74,8 @@ class FakeHook:
 
     def __init__(self, answer: Answer, *, api: str = "graph") -> None:
         self.answer = answer
-        self.settings = SimpleNamespace(api=api)
+        # What the operator reads of the connection: the back end, and the portal link's cloud and tenant.
+        self.settings = SimpleNamespace(api=api, cloud=get_cloud("global"), tenant_id=TENANT)
         self.calls: list[tuple[str, str | None]] = []
         self.closed = 0
 
@@ -94,12 +97,22 @@ def operator(answer: Answer, **kwargs: Any) -> tuple[RunHuntingQueryOperator, Fa
     return op, hook
 
 
+class FakeTaskInstance(SimpleNamespace):
+    """The context's task instance: its identity, and the XComs the task pushes (the portal link)."""
+
+    def __init__(self) -> None:
+        super().__init__(dag_id="d", task_id="hunt", run_id="r1", map_index=-1, xcoms={})
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+
 def context(**extra: Any) -> dict[str, Any]:
     return {
         "data_interval_start": pendulum.instance(START),
         "data_interval_end": pendulum.instance(END),
         "logical_date": pendulum.instance(START),
-        "ti": SimpleNamespace(dag_id="d", task_id="hunt", run_id="r1", map_index=-1),
+        "ti": FakeTaskInstance(),
         **extra,
     }
 
