@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_mtp.api.token_source import TokenSource as TokenSource
 
 if TYPE_CHECKING:
+    from airflow_provider_mtp.api.alert_query import AlertQuery
     from airflow_provider_mtp.api.incident_query import IncidentQuery
-    from airflow_provider_mtp.api.listing import IncidentPages
+    from airflow_provider_mtp.api.listing import AlertPasses, IncidentPages
     from airflow_provider_mtp.api.request import ApiIdentity, Program
 
 
@@ -50,6 +51,24 @@ class SecurityApi(abc.ABC):
     @abc.abstractmethod
     def add_incident_comment(self, incident_id: str, text: str) -> Program[list[dict[str, Any]]]:
         """Append a comment; every comment of the incident afterwards."""
+
+    @abc.abstractmethod
+    def alert_listing(self, query: AlertQuery) -> AlertPasses:
+        """The alert listing of ``query`` (checked against this API's rules); ranges are half-open."""
+
+    @abc.abstractmethod
+    def get_alert(self, alert_id: str, *, incident_id: str | None = None) -> Program[dict[str, Any]]:
+        """One alert in the Graph ``alerts_v2`` shape (the legacy API needs its incident's id)."""
+
+    @abc.abstractmethod
+    def update_alert(
+        self, alert_id: str, changes: Mapping[str, Any], *, comment: str | None = None
+    ) -> Program[dict[str, Any]]:
+        """Apply Graph-named ``changes`` (and a comment) to an alert; the alert afterwards."""
+
+    @abc.abstractmethod
+    def add_alert_comment(self, alert_id: str, text: str) -> Program[list[dict[str, Any]]]:
+        """Add a comment to an alert; every comment of the alert afterwards."""
 
     @abc.abstractmethod
     def run_hunting_query(self, query: str, *, timespan: str | None = None) -> Program[Any]:

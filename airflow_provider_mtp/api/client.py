@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_mtp.api.alert_query import AlertQuery
 from airflow_provider_mtp.api.incident_query import IncidentQuery
-from airflow_provider_mtp.api.listing import arun_listing, run_listing
+from airflow_provider_mtp.api.listing import arun_alert_listing, arun_listing, run_alert_listing, run_listing
 from airflow_provider_mtp.api.request import arun, run
 
 if TYPE_CHECKING:
@@ -69,6 +70,27 @@ class SecurityClient:
         """Add a comment; every comment of the incident afterwards."""
         return run(self.api.add_incident_comment(incident_id, text), self.transport.send)
 
+    def list_alerts(self, query: AlertQuery | None = None, /, **fields: Any) -> Iterator[dict[str, Any]]:
+        """Alerts matching ``query`` (or its fields as keywords), each ``(id, lastUpdateDateTime)`` once.
+
+        The query is checked against the back end's rules now, before any call.
+        """
+        return run_alert_listing(self.api.alert_listing(AlertQuery.of(query, **fields)), self.transport.send)
+
+    def get_alert(self, alert_id: str, *, incident_id: str | None = None) -> dict[str, Any]:
+        """One alert; :class:`~airflow_provider_mtp.errors.MTPNotFoundError` if unknown."""
+        return run(self.api.get_alert(alert_id, incident_id=incident_id), self.transport.send)
+
+    def update_alert(
+        self, alert_id: str, changes: Mapping[str, Any], *, comment: str | None = None
+    ) -> dict[str, Any]:
+        """Apply Graph-named ``changes`` and a comment; the alert afterwards."""
+        return run(self.api.update_alert(alert_id, changes, comment=comment), self.transport.send)
+
+    def add_alert_comment(self, alert_id: str, text: str) -> list[dict[str, Any]]:
+        """Add a comment; every comment of the alert afterwards."""
+        return run(self.api.add_alert_comment(alert_id, text), self.transport.send)
+
     def run_hunting_query(self, query: str, *, timespan: str | None = None) -> HuntingResult:
         """Run KQL; the result's rows stream as they are read."""
         result: HuntingResult = run(self.api.run_hunting_query(query, timespan=timespan), self.transport.send)
@@ -118,6 +140,27 @@ class AsyncSecurityClient:
     async def add_incident_comment(self, incident_id: str, text: str) -> list[dict[str, Any]]:
         """Add a comment; every comment of the incident afterwards."""
         return await arun(self.api.add_incident_comment(incident_id, text), self.transport.send)
+
+    def list_alerts(self, query: AlertQuery | None = None, /, **fields: Any) -> AsyncIterator[dict[str, Any]]:
+        """Alerts matching ``query``, each ``(id, lastUpdateDateTime)`` once (``async for``).
+
+        The query is checked against the back end's rules now, before any call.
+        """
+        return arun_alert_listing(self.api.alert_listing(AlertQuery.of(query, **fields)), self.transport.send)
+
+    async def get_alert(self, alert_id: str, *, incident_id: str | None = None) -> dict[str, Any]:
+        """One alert; :class:`~airflow_provider_mtp.errors.MTPNotFoundError` if unknown."""
+        return await arun(self.api.get_alert(alert_id, incident_id=incident_id), self.transport.send)
+
+    async def update_alert(
+        self, alert_id: str, changes: Mapping[str, Any], *, comment: str | None = None
+    ) -> dict[str, Any]:
+        """Apply Graph-named ``changes`` and a comment; the alert afterwards."""
+        return await arun(self.api.update_alert(alert_id, changes, comment=comment), self.transport.send)
+
+    async def add_alert_comment(self, alert_id: str, text: str) -> list[dict[str, Any]]:
+        """Add a comment; every comment of the alert afterwards."""
+        return await arun(self.api.add_alert_comment(alert_id, text), self.transport.send)
 
     async def run_hunting_query(self, query: str, *, timespan: str | None = None) -> AsyncHuntingResult:
         """Run KQL; ``async for row in result.rows`` streams them as they are read."""

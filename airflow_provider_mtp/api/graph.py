@@ -21,8 +21,17 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_mtp.api import mapping
+from airflow_provider_mtp.api.alert_query import AlertQuery
 from airflow_provider_mtp.api.base import SecurityApi
 from airflow_provider_mtp.api.call_rules import page_items
+from airflow_provider_mtp.api.graph_alerts import (
+    ALERT_READ_PERMISSION,
+    ALERT_WRITE_PERMISSION,
+    GraphAlertListing,
+    alert_path,
+    alert_update_body,
+    normalised_alert,
+)
 from airflow_provider_mtp.api.incident_query import TIME_BOUNDS, IncidentQuery
 from airflow_provider_mtp.api.listing import ListingPlan, Page, Piece
 from airflow_provider_mtp.api.odata import (
@@ -82,28 +91,12 @@ def normalised_incident(incident: Mapping[str, Any]) -> dict[str, Any]:
         if key in result:
             result[key] = table.to_graph(result[key])
     if isinstance(result.get("alerts"), list):
-        result["alerts"] = [_normalised_alert(alert) for alert in result["alerts"]]
-    return result
-
-
-def _normalised_alert(alert: Any) -> Any:
-    if not isinstance(alert, dict):
-        return alert
-    result = {key: value for key, value in alert.items() if not key.startswith("@odata.")}
-    for key, table in _ALERT_ENUMS:
-        if key in result:
-            result[key] = table.to_graph(result[key])
+        result["alerts"] = [normalised_alert(alert) for alert in result["alerts"]]
     return result
 
 
 _INCIDENT_ENUMS = (
     ("status", mapping.INCIDENT_STATUS),
-    ("severity", mapping.SEVERITY),
-    ("classification", mapping.CLASSIFICATION),
-    ("determination", mapping.DETERMINATION),
-)
-_ALERT_ENUMS = (
-    ("status", mapping.ALERT_STATUS),
     ("severity", mapping.SEVERITY),
     ("classification", mapping.CLASSIFICATION),
     ("determination", mapping.DETERMINATION),
@@ -284,16 +277,68 @@ class GraphSecurityApi(SecurityApi):
 
     def add_incident_comment(self, incident_id: str, text: str) -> Program[list[dict[str, Any]]]:
         """POST a comment; every comment of the incident afterwards (Graph returns them all)."""
+        return (yield from self._post_comment(self._incident_path(incident_id), text, WRITE_PERMISSION))
+
+    # Alerts ---------------------------------------------------------------------------------------
+
+    def alert_listing(self, query: AlertQuery) -> GraphAlertListing:
+        """Alerts of ``alerts_v2`` matching ``query``, read in pieces like incidents (nothing skipped)."""
+        return GraphAlertListing.build(query, version=self.version)
+
+    def get_alert(self, alert_id: str, *, incident_id: str | None = None) -> Program[dict[str, Any]]:
+        """One alert; :class:`~airflow_provider_mtp.errors.MTPNotFoundError` when it does not exist.
+
+        :param incident_id: not needed on Graph (the legacy API needs it).
+        """
+        body = yield ApiRequest(
+            method="GET", path=alert_path(alert_id, version=self.version), permission=ALERT_READ_PERMISSION
+        )
+        alert: dict[str, Any] = normalised_alert(body)
+        return alert
+
+    def update_alert(
+        self, alert_id: str, changes: Mapping[str, Any], *, comment: str | None = None
+    ) -> Program[dict[str, Any]]:
+        """PATCH the fields in ``changes`` (Graph names), then add ``comment`` if given.
+
+        As for incidents, the PATCH is safe to retry and the comment is not, so it goes last.
+
+        :param alert_id: the alert.
+        :param changes: ``status``, ``classification``, ``determination``, ``assignedTo``.
+        :param comment: a comment to add.
+        :return: the alert afterwards (with every comment when one was added).
+        """
+        body = alert_update_body(changes)
+        if not body and comment is None:
+            raise MTPConfigError("Nothing to update: give at least one field to change or a comment.")
+        path = alert_path(alert_id, version=self.version)
+        alert: dict[str, Any] | None = None
+        if body:
+            reply = yield ApiRequest(method="PATCH", path=path, json=body, permission=ALERT_WRITE_PERMISSION)
+            alert = normalised_alert(reply)
+        if comment is not None:
+            comments = yield from self.add_alert_comment(alert_id, comment)
+            if alert is None:
+                return (yield from self.get_alert(alert_id))
+            alert["comments"] = comments
+        assert alert is not None
+        return alert
+
+    def add_alert_comment(self, alert_id: str, text: str) -> Program[list[dict[str, Any]]]:
+        """POST a comment; every comment of the alert afterwards."""
+        return (
+            yield from self._post_comment(
+                alert_path(alert_id, version=self.version), text, ALERT_WRITE_PERMISSION
+            )
+        )
+
+    def _post_comment(self, path: str, text: str, permission: str) -> Program[list[dict[str, Any]]]:
         body = {
             "@odata.type": "microsoft.graph.security.alertComment",
             "comment": non_blank(text, name="comment"),
         }
         reply = yield ApiRequest(
-            method="POST",
-            path=self._incident_path(incident_id) + "/comments",
-            json=body,
-            idempotent=False,
-            permission=WRITE_PERMISSION,
+            method="POST", path=path + "/comments", json=body, idempotent=False, permission=permission
         )
         comments = reply.get("value") if isinstance(reply, dict) else None
         return list(comments or [])

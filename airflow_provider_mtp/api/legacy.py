@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_mtp.api import mapping
+from airflow_provider_mtp.api.alert_query import AlertQuery
 from airflow_provider_mtp.api.base import SecurityApi
 from airflow_provider_mtp.api.call_rules import page_items
 from airflow_provider_mtp.api.incident_query import TIME_BOUNDS, IncidentQuery
+from airflow_provider_mtp.api.legacy_alerts import LegacyAlertPasses, refuse_alert_update
 from airflow_provider_mtp.api.listing import ListingPlan, Page, Piece
 from airflow_provider_mtp.api.odata import (
     filter_values,
@@ -39,7 +41,7 @@ from airflow_provider_mtp.api.odata import (
 from airflow_provider_mtp.api.raw_filter import checked_odata_filter, rename_fields
 from airflow_provider_mtp.api.request import ApiIdentity, ApiRequest, Program
 from airflow_provider_mtp.common.jwt_claims import claims
-from airflow_provider_mtp.errors import MTPConfigError
+from airflow_provider_mtp.errors import MTPConfigError, MTPNotFoundError
 
 #: ``$top`` maximum of ``/api/incidents`` (defender-api.md section 4.1).
 LEGACY_MAX_TOP = 100
@@ -277,6 +279,48 @@ class LegacyMtpApi(SecurityApi):
             permission=WRITE_PERMISSION,
         )
         return self._to_graph(reply, include_alerts=False)
+
+    # Alerts ---------------------------------------------------------------------------------------
+
+    def alert_listing(self, query: AlertQuery) -> LegacyAlertPasses:
+        """Alerts in the ``alerts_v2`` shape, read through the incidents that embed them.
+
+        Every filter is applied to the embedded alerts here; ``odata_filter`` is refused (see
+        :mod:`airflow_provider_mtp.api.legacy_alerts`).
+        """
+        return LegacyAlertPasses.build(query, self.incident_listing)
+
+    def get_alert(self, alert_id: str, *, incident_id: str | None = None) -> Program[dict[str, Any]]:
+        """One alert, read from its incident (the API has no alerts endpoint).
+
+        :param alert_id: the alert.
+        :param incident_id: its incident (each alert's ``incidentId``); required here.
+        :raises MTPConfigError: no ``incident_id``.
+        :raises MTPNotFoundError: the incident does not hold the alert.
+        """
+        if incident_id is None:
+            raise MTPConfigError(
+                f"The legacy MTP API reads an alert only through its incident: pass incident_id "
+                f"(the alert's 'incidentId') to get alert {alert_id!r}, or use api='graph'."
+            )
+        incident = yield from self.get_incident(incident_id, include_alerts=True)
+        for alert in incident.get("alerts") or ():
+            if isinstance(alert, dict) and alert.get("id") == alert_id:
+                return alert
+        raise MTPNotFoundError(
+            f"Incident {incident_id} holds no alert {alert_id!r} on the legacy MTP API; check the "
+            "alert's 'incidentId' (an alert can move when incidents are merged)."
+        )
+
+    def update_alert(
+        self, alert_id: str, changes: Mapping[str, Any], *, comment: str | None = None
+    ) -> Program[dict[str, Any]]:
+        """Refused before any call: the legacy API cannot update alerts."""
+        raise refuse_alert_update("update")
+
+    def add_alert_comment(self, alert_id: str, text: str) -> Program[list[dict[str, Any]]]:
+        """Refused before any call: the legacy API cannot comment on alerts."""
+        raise refuse_alert_update("comment on")
 
     # Hunting --------------------------------------------------------------------------------------
 

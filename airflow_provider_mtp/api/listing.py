@@ -75,12 +75,15 @@ from airflow_provider_mtp.errors import MTPServiceError
 
 __all__ = [
     "MAX_CALLS",
+    "AlertPasses",
     "IncidentPages",
     "ListingPlan",
     "Page",
     "Piece",
+    "arun_alert_listing",
     "arun_listing",
     "awalk",
+    "run_alert_listing",
     "run_listing",
     "walk",
 ]
@@ -461,3 +464,56 @@ async def arun_listing(
     async for incident in awalk(listing.plan(), fetch):
         if listing.keeps(incident):
             yield incident
+
+
+# Alerts -------------------------------------------------------------------------------------------
+
+
+class AlertPasses(Protocol):
+    """A back end's description of an alert listing: the listings to run, and the alerts of each item.
+
+    Graph lists ``alerts_v2`` itself (one listing whose items are the alerts); the legacy API has
+    no alerts endpoint, so its listings are incident listings and each incident's embedded alerts
+    are filtered. A second pass may re-read what changed while the first ran.
+    """
+
+    def listings(self) -> Iterator[IncidentPages]:
+        """The listings to run in turn (a generator may decide the next once the previous is read)."""
+
+    def alerts(self, item: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """The alerts of one listed item that the query asks for."""
+
+
+def run_alert_listing(passes: AlertPasses, send: Callable[[ApiRequest], Any]) -> Iterator[dict[str, Any]]:
+    """An alert listing with a sync ``send``: each ``(id, lastUpdateDateTime)`` once over all passes.
+
+    :param passes: the back end's description.
+    :param send: sends one request and returns its decoded reply.
+    """
+    seen: set[tuple[Any, Any]] = set()
+    for listing in passes.listings():
+        for item in run_listing(listing, send):
+            yield from _unseen(passes.alerts(item), seen)
+
+
+async def arun_alert_listing(
+    passes: AlertPasses, send: Callable[[ApiRequest], Awaitable[Any]]
+) -> AsyncIterator[dict[str, Any]]:
+    """The same alert listing with an async ``send``.
+
+    :param passes: the back end's description.
+    :param send: sends one request and returns its decoded reply.
+    """
+    seen: set[tuple[Any, Any]] = set()
+    for listing in passes.listings():
+        async for item in arun_listing(listing, send):
+            for alert in _unseen(passes.alerts(item), seen):
+                yield alert
+
+
+def _unseen(alerts: Iterator[dict[str, Any]], seen: set[tuple[Any, Any]]) -> Iterator[dict[str, Any]]:
+    for alert in alerts:
+        key = (alert.get("id"), alert.get("lastUpdateDateTime"))
+        if key not in seen:
+            seen.add(key)
+            yield alert

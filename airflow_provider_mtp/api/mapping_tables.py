@@ -99,10 +99,11 @@ SERVICE_SOURCE = EnumMap(
         ("MicrosoftDefenderForEndpoint", "microsoftDefenderForEndpoint"),
         ("MicrosoftCloudAppSecurity", "microsoftDefenderForCloudApps"),
         ("OfficeATP", "microsoftDefenderForOffice365"),
-        # Graph's own values (defender-api.md section 5), which MTP never sends; the list grows,
-        # so replies pass unknown values through and only a filter insists on a known one.
+        # Graph's own values (defender-api.md section 5), which MTP never sends (so they keep
+        # Graph's spelling both ways); the list grows, so replies pass unknown values through and
+        # only a filter insists on a known one.
         *(
-            (graph[:1].upper() + graph[1:], graph)
+            (graph, graph)
             for graph in (
                 "unknown",
                 "microsoftDefenderForEndpoint",

@@ -15,6 +15,7 @@ from airflow_provider_mtp.errors import MTPConfigError, MTPError
 from airflow_provider_mtp.redact import mask_secrets
 
 if TYPE_CHECKING:
+    from airflow_provider_mtp.api.alert_query import AlertQuery
     from airflow_provider_mtp.api.base import SecurityApi, TokenSource
     from airflow_provider_mtp.api.client import SecurityClient
     from airflow_provider_mtp.api.incident_query import IncidentQuery
@@ -30,6 +31,8 @@ NEEDED_PERMISSIONS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("read incidents", ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All")),
         ("update incidents and add comments", ("SecurityIncident.ReadWrite.All",)),
         ("run hunting queries", ("ThreatHunting.Read.All",)),
+        ("read alerts (AlertSensor, list_alerts)", ("SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All")),
+        ("update alerts and comment on them (UpdateAlertOperator)", ("SecurityAlert.ReadWrite.All",)),
     ),
     "legacy": (
         (
@@ -267,6 +270,84 @@ class MTPHook(BaseHook):
         checked_comment(incident_id, text)
         return self.client.add_incident_comment(str(incident_id), text)
 
+    # Alerts
+    def list_alerts(self, query: AlertQuery | None = None, /, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Alerts in the Graph ``alerts_v2`` shape, fetched a page at a time as you iterate.
+
+        Pass an :class:`~airflow_provider_mtp.api.alert_query.AlertQuery`, or its fields as
+        keywords (``hook.list_alerts(severity=["high", "medium"], updated_from=...)``): status,
+        severity, service_source, detection_source, classification, determination, assigned_to,
+        incident_id, created_from, created_before, updated_from, updated_before, odata_filter and
+        page_size. Time ranges are half-open and apply to each alert's own times. Each
+        ``(id, lastUpdateDateTime)`` comes once, and an alert analysts leave alone is not missed
+        while they update others. On the legacy API (no alerts endpoint) the alerts come from the
+        incidents that embed them, filtered here. Arguments are checked before any call.
+
+        :param query: the query; ``None`` to build one from ``filters``.
+        :param filters: the query's fields, when no query is given.
+        """
+        from airflow_provider_mtp.api.alert_query import AlertQuery
+
+        yield from self.client.list_alerts(AlertQuery.of(query, **filters))
+
+    def check_alert_query(self, query: AlertQuery) -> None:
+        """Check ``query`` against the rules of the connection's back end, with no call to the service.
+
+        :raises MTPConfigError: a value this back end does not accept.
+        """
+        self.backend.alert_listing(query)
+
+    def get_alert(self, alert_id: str, *, incident_id: str | int | None = None) -> dict[str, Any]:
+        """One alert in the ``alerts_v2`` shape; :class:`~airflow_provider_mtp.errors.MTPNotFoundError` if unknown.
+
+        :param alert_id: the alert id.
+        :param incident_id: its incident (the alert's ``incidentId``): required on the legacy API,
+            which reads alerts only through their incident; ignored on Graph.
+        """
+        return self.client.get_alert(alert_id, incident_id=_optional_id(incident_id))
+
+    def update_alert(
+        self,
+        alert_id: str,
+        *,
+        status: str | None = None,
+        classification: str | None = None,
+        determination: str | None = None,
+        assigned_to: str | None = None,
+        comment: str | None = None,
+    ) -> dict[str, Any]:
+        """Change an alert (Graph only); values are checked before any call, in either API's spelling.
+
+        :param alert_id: the alert id.
+        :param status: ``new``, ``inProgress`` or ``resolved``.
+        :param classification: ``truePositive``, ``falsePositive``, ``informationalExpectedActivity``
+            or ``unknown``.
+        :param determination: e.g. ``malware``, ``phishing``, ``securityTesting``, ``clean``.
+        :param assigned_to: the new assignee; ``""`` unassigns.
+        :param comment: a comment to add. Not idempotent: the service adds it again if called again.
+        :return: the updated alert.
+        :raises MTPConfigError: before any call, for an unknown value, or on the legacy API (it
+            cannot update alerts: use ``api="graph"``).
+        """
+        changes = alert_changes(
+            alert_id,
+            status=status,
+            classification=classification,
+            determination=determination,
+            assigned_to=assigned_to,
+            comment=comment,
+        )
+        return self.client.update_alert(alert_id, changes, comment=comment)
+
+    def add_alert_comment(self, alert_id: str, text: str) -> list[dict[str, Any]]:
+        """Add a comment to an alert (Graph only); every comment of the alert afterwards.
+
+        :param alert_id: the alert id.
+        :param text: the comment.
+        """
+        checked_comment(alert_id, text, method="add_alert_comment")
+        return self.client.add_alert_comment(alert_id, text)
+
     # Hunting
     def run_hunting_query(self, query: str, *, timespan: str | None = None) -> HuntingResult:
         """Run advanced-hunting KQL; the result's ``rows`` stream as you iterate them (once).
@@ -452,7 +533,7 @@ def incident_changes(
     return changes
 
 
-def checked_comment(incident_id: str | int, text: str) -> None:
+def checked_comment(item_id: str | int, text: str, *, method: str = "add_incident_comment") -> None:
     """Refuse a comment the service would refuse (blank, too long), before any call (both hooks).
 
     :raises MTPConfigError: the comment is not a non-blank string within the limit.
@@ -460,7 +541,41 @@ def checked_comment(incident_id: str | int, text: str) -> None:
     try:
         incident_limits.check_comment(text, name="text", limit=_HOOK_COMMENT_LIMIT)
     except ValueError as exc:
-        raise MTPConfigError(f"add_incident_comment({incident_id!r}): {exc}") from exc
+        raise MTPConfigError(f"{method}({item_id!r}): {exc}") from exc
+
+
+def alert_changes(
+    alert_id: str,
+    *,
+    status: str | None = None,
+    classification: str | None = None,
+    determination: str | None = None,
+    assigned_to: str | None = None,
+    comment: str | None = None,
+) -> dict[str, Any]:
+    """The Graph-named changes of an ``update_alert`` call, checked before any call (both hooks).
+
+    :raises MTPConfigError: an unknown value, too long a comment.
+    """
+    from airflow_provider_mtp.api.graph_alerts import alert_update_body
+
+    fields = {
+        "status": status,
+        "classification": classification,
+        "determination": determination,
+        "assignedTo": assigned_to,
+    }
+    try:
+        changes = alert_update_body({name: value for name, value in fields.items() if value is not None})
+        if comment is not None:
+            incident_limits.check_comment(comment, limit=_HOOK_COMMENT_LIMIT)
+    except ValueError as exc:
+        raise MTPConfigError(f"update_alert({alert_id!r}): {exc}") from exc
+    return changes
+
+
+def _optional_id(value: str | int | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _token_permissions(token: str) -> set[str]:

@@ -30,12 +30,18 @@ from airflow.sdk import BaseHook
 
 from airflow_provider_mtp.api.session import USER_AGENT, ssl_context
 from airflow_provider_mtp.errors import MTPConfigError
-from airflow_provider_mtp.hooks.mtp import DEFAULT_MAX_WAIT_S, checked_comment, incident_changes
+from airflow_provider_mtp.hooks.mtp import (
+    DEFAULT_MAX_WAIT_S,
+    alert_changes,
+    checked_comment,
+    incident_changes,
+)
 from airflow_provider_mtp.off_loop import import_module
 
 if TYPE_CHECKING:
     import requests
 
+    from airflow_provider_mtp.api.alert_query import AlertQuery
     from airflow_provider_mtp.api.base import SecurityApi
     from airflow_provider_mtp.api.client import AsyncSecurityClient
     from airflow_provider_mtp.api.incident_query import IncidentQuery
@@ -233,6 +239,57 @@ class MTPAsyncHook(BaseHook):
         checked_comment(incident_id, text)
         client = await self.get_client()
         return await client.add_incident_comment(str(incident_id), text)
+
+    # Alerts
+    async def list_alerts(
+        self, query: AlertQuery | None = None, /, **filters: Any
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Alerts in the ``alerts_v2`` shape, fetched a page at a time as you iterate (``async for``).
+
+        Same arguments and results as :meth:`MTPHook.list_alerts
+        <airflow_provider_mtp.hooks.mtp.MTPHook.list_alerts>`. To stop early, ``aclose()`` it.
+
+        :param query: the query; ``None`` to build one from ``filters``.
+        :param filters: the query's fields, when no query is given.
+        """
+        from airflow_provider_mtp.api.alert_query import AlertQuery
+
+        checked = AlertQuery.of(query, **filters)
+        client = await self.get_client()
+        async for alert in client.list_alerts(checked):
+            yield alert
+
+    async def get_alert(self, alert_id: str, *, incident_id: str | int | None = None) -> dict[str, Any]:
+        """One alert; as :meth:`MTPHook.get_alert <airflow_provider_mtp.hooks.mtp.MTPHook.get_alert>`.
+
+        :param alert_id: the alert id.
+        :param incident_id: its incident; required on the legacy API.
+        """
+        client = await self.get_client()
+        return await client.get_alert(alert_id, incident_id=None if incident_id is None else str(incident_id))
+
+    async def update_alert(self, alert_id: str, **changes: Any) -> dict[str, Any]:
+        """Change an alert (Graph only); the same keyword arguments, checks and calls as
+        :meth:`MTPHook.update_alert <airflow_provider_mtp.hooks.mtp.MTPHook.update_alert>`
+        (``status``, ``classification``, ``determination``, ``assigned_to``, ``comment``).
+
+        :param alert_id: the alert id.
+        :param changes: the fields to change, and ``comment`` (not idempotent).
+        :return: the updated alert.
+        """
+        checked = alert_changes(alert_id, **changes)
+        client = await self.get_client()
+        return await client.update_alert(alert_id, checked, comment=changes.get("comment"))
+
+    async def add_alert_comment(self, alert_id: str, text: str) -> list[dict[str, Any]]:
+        """Add a comment to an alert (Graph only); every comment of the alert afterwards.
+
+        :param alert_id: the alert id.
+        :param text: the comment.
+        """
+        checked_comment(alert_id, text, method="add_alert_comment")
+        client = await self.get_client()
+        return await client.add_alert_comment(alert_id, text)
 
     # Hunting
     async def run_hunting_query(self, query: str, *, timespan: str | None = None) -> AsyncHuntingResult:

@@ -398,7 +398,7 @@ def test_graph_synonyms_map_to_the_canonical_other_side() -> None:
         (INCIDENT_STATUS, "unknownFutureValue"),
         (SEVERITY, "Critical"),
         (DETERMINATION, "SomethingNew2030"),
-        (SERVICE_SOURCE, "microsoftSentinel"),
+        (SERVICE_SOURCE, "microsoftFutureProduct2030"),
         (DETECTION_SOURCE, "EDR"),
     ],
 )
