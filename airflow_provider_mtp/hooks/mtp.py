@@ -373,11 +373,12 @@ class MTPHook(BaseHook):
     ) -> Any:
         """Call an endpoint the hook does not wrap yet, with the hook's tokens, retries and errors.
 
-        For the Graph security API's other resources, e.g. ``hook.call("GET", "alerts_v2",
-        params={"$top": 50}, paginate=True)`` or ``hook.call("GET", "secureScores")``::
+        For the Graph security API's other resources, e.g. ``hook.call("GET", "secureScores")``
+        (incidents, alerts and hunting have their own methods, which stay exact while data
+        changes)::
 
             with MTPHook() as hook:
-                for alert in hook.call("GET", "alerts_v2", params={"$filter": "severity eq 'high'"}, paginate=True):
+                for score in hook.call("GET", "secureScores", params={"$top": 50}, paginate=True):
                     ...
 
         A relative ``path`` goes under ``/v1.0/security/`` on Graph and under ``/api/`` on the
