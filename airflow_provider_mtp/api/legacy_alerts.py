@@ -16,6 +16,8 @@ which is where an incident updated during the first pass goes. The margin covers
 difference between this machine and the service. The second pass is small (usually one page, read
 at once); only when it needs several pages can an incident updated during it be missed here, and
 the sensors' windows lie in the past by ``lag`` while the event trigger's cursor asks again. The
+split is read from this machine's clock: against a service whose clock ran more than the margin
+behind it, the second pass would find nothing and the listing would be as exact as one pass. The
 Graph back end has no such gap.
 
 Updating or commenting an alert is not possible on this API: those methods fail before any call.
