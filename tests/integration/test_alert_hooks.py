@@ -217,3 +217,21 @@ def test_connection_without_alert_permissions_succeeds_and_names_them(
     assert "SecurityIncident" not in message.split("Missing permissions:")[1]
     with pytest.raises(MTPPermissionError, match=r"SecurityAlert\.Read\.All"):
         next(iter(hook.list_alerts()))
+
+
+def test_the_async_hook_updates_and_refuses_as_the_sync_hook_does(
+    emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch, make_hook: Callable[..., MTPHook]
+) -> None:
+    by_api = hooks(emulator, monkeypatch, make_hook)
+    alert = next(iter(by_api["graph"].list_alerts(status="new")))
+
+    async def update(api: str) -> dict[str, Any]:
+        async with MTPAsyncHook(mtp_conn_id=f"mtp_{api}") as hook:
+            return await hook.update_alert(alert["id"], status="inProgress", comment="looking")
+
+    updated = asyncio.run(update("graph"))
+    assert updated["status"] == "inProgress"
+    assert updated["comments"][-1]["comment"] == "looking"
+    assert by_api["graph"].get_alert(alert["id"])["status"] == "inProgress"
+    with pytest.raises(MTPConfigError, match="The legacy MTP API cannot update an alert"):
+        asyncio.run(update("legacy"))
