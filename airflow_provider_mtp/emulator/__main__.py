@@ -158,8 +158,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmulatorConfig, Path | No
 def ready_line(state: Any, ca_bundle: Path) -> dict[str, Any]:
     """The contract users and tests read: where the emulator is and how to log in.
 
-    ``apps`` lists every app but ``full`` (whose credentials are the top-level ones): ``read_only``
-    and ``no_hunting`` with secrets, ``cert`` (``certificate_path``, ``certificate_thumbprint``),
+    ``apps`` lists every app but ``full`` (whose credentials are the top-level ones): ``read_only``,
+    ``no_hunting`` and ``no_alerts`` with secrets, ``cert`` (``certificate_path``, ``certificate_thumbprint``),
     ``user`` (``username``, ``password``) and ``workload`` (``federated_token_file``).
     ``managed_identity`` gives ``identity_endpoint`` and ``identity_header`` (for msal's
     ``IDENTITY_ENDPOINT``/``IDENTITY_HEADER``), the user-assigned ``client_id`` and the
@@ -204,7 +204,7 @@ async def serve(
     import uvicorn
 
     from airflow_provider_mtp.emulator.app import build_state, create_app
-    from airflow_provider_mtp.emulator.identity import provision_credentials
+    from airflow_provider_mtp.emulator.credentials import provision_credentials
     from airflow_provider_mtp.emulator.serving import EmulatorServer, count_connections, listening_socket
     from airflow_provider_mtp.emulator.tls import write_tls_files
 

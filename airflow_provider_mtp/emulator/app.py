@@ -63,10 +63,12 @@ def build_state(config: EmulatorConfig, *, url: str) -> EmulatorState:
     """
     import duckdb_kql
 
+    from airflow_provider_mtp.emulator.alert_rows import AlertRows
     from airflow_provider_mtp.emulator.hunting import HuntingEngine
     from airflow_provider_mtp.emulator.incidents import IncidentStore
     from airflow_provider_mtp.emulator.limits import Quotas
     from airflow_provider_mtp.emulator.schema import table_schemas
+    from airflow_provider_mtp.emulator.synthetic.alert_tables import ALERT_TABLES
     from airflow_provider_mtp.emulator.tenant import build_tenant
 
     started = time.monotonic()
@@ -84,7 +86,17 @@ def build_state(config: EmulatorConfig, *, url: str) -> EmulatorState:
         events_per_day=config.events_per_day,
         incidents=config.incidents,
     )
-    seeded_rows = {table: _row_count(con, table) for table in table_schemas()}
+    # The alert tables follow the incident store (AlertRows), reset included.
+    seeded_rows = {table: _row_count(con, table) for table in table_schemas() if table not in ALERT_TABLES}
+    hunting = HuntingEngine(
+        con,
+        clock=clock,
+        row_limit_behaviour=config.row_limit_behaviour,
+        query_timeout=config.query_timeout,
+        max_result_bytes=config.max_result_bytes,
+        max_concurrent=config.max_concurrent_queries,
+    )
+    alert_rows = AlertRows(con=con, lock=hunting.lock, incidents=tenant.incidents)
     state = EmulatorState(
         config=config,
         url=url,
@@ -95,15 +107,8 @@ def build_state(config: EmulatorConfig, *, url: str) -> EmulatorState:
             token_lifetime=config.token_lifetime,
             issuer_origin=url,
         ),
-        incidents=IncidentStore(tenant.incidents, clock=clock),
-        hunting=HuntingEngine(
-            con,
-            clock=clock,
-            row_limit_behaviour=config.row_limit_behaviour,
-            query_timeout=config.query_timeout,
-            max_result_bytes=config.max_result_bytes,
-            max_concurrent=config.max_concurrent_queries,
-        ),
+        incidents=IncidentStore(tenant.incidents, clock=clock, listener=alert_rows),
+        hunting=hunting,
         quotas=Quotas(enabled=config.quotas, cpu_seconds=config.hunting_cpu_seconds),
         con=con,
         seeded_rows=seeded_rows,
@@ -128,7 +133,7 @@ def _row_count(con: Any, table: str) -> int:
 def create_app(state: EmulatorState) -> FastAPI:
     """The ASGI app serving every route at one origin."""
     from airflow_provider_mtp.emulator.faults import InjectFaults, registry_of
-    from airflow_provider_mtp.emulator.routes import admin, entra, faults, graph, legacy
+    from airflow_provider_mtp.emulator.routes import admin, alerts, entra, faults, graph, legacy
 
     app = FastAPI(
         title="Defender XDR emulator",
@@ -145,8 +150,9 @@ def create_app(state: EmulatorState) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(faults.router)
     app.include_router(legacy.router)
-    app.include_router(graph.router, prefix="/v1.0")
-    app.include_router(graph.router, prefix="/beta")
+    for version in ("/v1.0", "/beta"):
+        app.include_router(graph.router, prefix=version)
+        app.include_router(alerts.router, prefix=version)
     # Entra's routes start with a path parameter (the tenant): they go last.
     app.include_router(entra.router)
     # Added first, so it runs inside the counter: faulted requests are counted too.

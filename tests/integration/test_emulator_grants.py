@@ -116,7 +116,11 @@ def test_ready_line_lists_the_new_credentials(defender_emulator: DefenderEmulato
     assert Path(cert["certificate_path"]).read_text().count("-----BEGIN") == 2
     assert len(cert["certificate_thumbprint"]) == 40
     assert set(user) >= {"client_id", "username", "password", "scopes"}
-    assert user["scopes"]["graph"] == ["SecurityIncident.ReadWrite.All", "ThreatHunting.Read.All"]
+    assert user["scopes"]["graph"] == [
+        "SecurityIncident.ReadWrite.All",
+        "SecurityAlert.ReadWrite.All",
+        "ThreatHunting.Read.All",
+    ]
     assert Path(workload["federated_token_file"]).read_text().count(".") == 2
     identity = defender_emulator.info["managed_identity"]
     assert identity["identity_endpoint"] == f"{defender_emulator.url}/msi/token"
@@ -240,6 +244,7 @@ def test_password_grant_reply_lets_msal_cache_an_account(defender_emulator: Defe
     assert set(body) >= {"access_token", "refresh_token", "id_token", "client_info", "scope", "expires_in"}
     assert body["scope"].split() == [
         f"{GRAPH}/SecurityIncident.ReadWrite.All",
+        f"{GRAPH}/SecurityAlert.ReadWrite.All",
         f"{GRAPH}/ThreatHunting.Read.All",
     ]
     info = json.loads(base64.urlsafe_b64decode(body["client_info"] + "=="))
@@ -251,7 +256,7 @@ def test_password_grant_reply_lets_msal_cache_an_account(defender_emulator: Defe
         info["uid"],
     )
     access = claims_of(body["access_token"])
-    assert access["scp"] == "SecurityIncident.ReadWrite.All ThreatHunting.Read.All"
+    assert access["scp"] == "SecurityIncident.ReadWrite.All SecurityAlert.ReadWrite.All ThreatHunting.Read.All"
     assert access["upn"] == user["username"]
     assert access["roles"] == []
     incidents = call(defender_emulator, "GET", "/v1.0/security/incidents?$top=1", bearer=body["access_token"])

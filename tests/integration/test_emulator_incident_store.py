@@ -91,6 +91,9 @@ class ReferenceStore:
         incident["lastModifiedBy"] = author
         for alert in incident.get("alerts") or ():
             if changes.get("status") == "resolved":
+                # An alert that becomes resolved says when (alerts_v2's resolvedDateTime).
+                if alert.get("status") != "resolved" or not alert.get("resolvedDateTime"):
+                    alert["resolvedDateTime"] = now
                 alert["status"] = "resolved"
             alert["lastUpdateDateTime"] = now
 
@@ -106,6 +109,11 @@ class ReferenceStore:
         incident.update(copy.deepcopy({key: value for key, value in fields.items() if key != "id"}))
         if "lastUpdateDateTime" not in fields:
             incident["lastUpdateDateTime"] = format_time(self.clock.now())
+        # An incident is never updated before its alerts: a put moving it back takes them along.
+        limit = odata_ticks(incident["lastUpdateDateTime"])
+        for alert in incident.get("alerts") or ():
+            if odata_ticks(alert["lastUpdateDateTime"]) > limit:
+                alert["lastUpdateDateTime"] = incident["lastUpdateDateTime"]
 
 
 FILTERS = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 
@@ -11,6 +10,13 @@ from airflow_provider_mtp.api import mapping
 from airflow_provider_mtp.emulator.audiences import Api
 from airflow_provider_mtp.emulator.replies import ApiError
 from airflow_provider_mtp.emulator.routes.common import authorize, caller_name
+from airflow_provider_mtp.emulator.routes.graph_common import (
+    comment_text,
+    context,
+    counted,
+    json_object,
+    listing_body,
+)
 from airflow_provider_mtp.emulator.routes.hunting_calls import hunt
 from airflow_provider_mtp.emulator.routes.incidents_common import page_of
 from airflow_provider_mtp.emulator.state import state_of
@@ -45,15 +51,6 @@ PATCHABLE = {
 }
 
 
-def _version(request: Request) -> str:
-    """``v1.0`` or ``beta``: the router is mounted under both."""
-    return request.url.path.split("/")[1]
-
-
-def _context(request: Request, fragment: str) -> str:
-    return f"{state_of(request).url}/{_version(request)}/$metadata#{fragment}"
-
-
 def _expand_alerts(request: Request) -> bool:
     expand = request.query_params.get("$expand", "")
     if expand and expand.strip() != "alerts":
@@ -69,7 +66,7 @@ def _expand_alerts(request: Request) -> bool:
 def list_incidents(request: Request) -> dict[str, Any]:
     authorize(request, Api.GRAPH, READ)
     expand = _expand_alerts(request)
-    count = request.query_params.get("$count", "").lower() == "true"
+    count = counted(request)
     page = page_of(
         request,
         fields=FILTER_FIELDS,
@@ -81,18 +78,7 @@ def list_incidents(request: Request) -> dict[str, Any]:
         alerts=expand,
         count=count,
     )
-    body: dict[str, Any] = {"@odata.context": _context(request, "security/incidents")}
-    if count:
-        body["@odata.count"] = page.total
-    body["value"] = page.items
-    if page.has_more:
-        params = dict(request.query_params)
-        params["$skip"] = str(page.skip + len(page.items))
-        params["$top"] = str(page.top)
-        body["@odata.nextLink"] = (
-            f"{state_of(request).url}/{_version(request)}/security/incidents?{urlencode(params)}"
-        )
-    return body
+    return listing_body(request, "security/incidents", page, count=count)
 
 
 def _incident_or_404(request: Request, incident_id: str, *, alerts: bool = False) -> dict[str, Any]:
@@ -107,13 +93,13 @@ def get_incident(incident_id: str, request: Request) -> dict[str, Any]:
     authorize(request, Api.GRAPH, READ)
     expand = _expand_alerts(request)
     incident = _incident_or_404(request, incident_id, alerts=expand)
-    return {"@odata.context": _context(request, "security/incidents/$entity"), **incident}
+    return {"@odata.context": context(request, "security/incidents/$entity"), **incident}
 
 
 @router.patch("/security/incidents/{incident_id}")
 async def update_incident(incident_id: str, request: Request) -> dict[str, Any]:
     claims = authorize(request, Api.GRAPH, WRITE)
-    body = await _json_object(request)
+    body = await json_object(request)
     unknown = sorted(set(body) - PATCHABLE - {"@odata.type"})
     if unknown:
         raise ApiError(
@@ -138,35 +124,21 @@ async def update_incident(incident_id: str, request: Request) -> dict[str, Any]:
     updated = state_of(request).incidents.update(incident_id, changes, author=caller_name(claims))
     assert updated is not None
     updated.pop("alerts", None)
-    return {"@odata.context": _context(request, "security/incidents/$entity"), **updated}
+    return {"@odata.context": context(request, "security/incidents/$entity"), **updated}
 
 
 @router.post("/security/incidents/{incident_id}/comments")
 async def add_comment(incident_id: str, request: Request) -> dict[str, Any]:
     claims = authorize(request, Api.GRAPH, WRITE)
-    body = await _json_object(request)
-    text = body.get("comment")
-    if not isinstance(text, str) or not text:
-        raise ApiError(
-            400, "BadRequest", "The 'comment' property is required and must be a non-empty string."
-        )
+    body = await json_object(request)
+    text = comment_text(body)
     _incident_or_404(request, incident_id)
     updated = state_of(request).incidents.update(incident_id, {}, author=caller_name(claims), comment=text)
     assert updated is not None
     return {
-        "@odata.context": _context(request, f"security/incidents('{incident_id}')/comments"),
+        "@odata.context": context(request, f"security/incidents('{incident_id}')/comments"),
         "value": updated.get("comments", []),
     }
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ApiError(400, "BadRequest", "The request body is not valid JSON.") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "BadRequest", "The request body must be a JSON object.")
-    return body
 
 
 @router.post("/security/runHuntingQuery")
@@ -174,7 +146,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
 async def run_hunting_query(request: Request) -> dict[str, Any]:
     """Both the plain action name and the namespace-qualified one Microsoft's own SDKs use."""
     claims = authorize(request, Api.GRAPH, HUNT)
-    body = await _json_object(request)
+    body = await json_object(request)
     query = body.get("Query", body.get("query"))
     timespan = body.get("Timespan", body.get("timespan"))
     if not isinstance(query, str) or not query.strip():
@@ -184,7 +156,7 @@ async def run_hunting_query(request: Request) -> dict[str, Any]:
     # KQL runs for up to minutes, on the engine's threads: the event loop stays free.
     output = await hunt(request, claims, Api.GRAPH, query, timespan=timespan)
     return {
-        "@odata.context": _context(request, "microsoft.graph.security.huntingQueryResults"),
+        "@odata.context": context(request, "microsoft.graph.security.huntingQueryResults"),
         "schema": [{"name": name, "type": kind} for name, kind in output.schema],
         "results": output.rows,
     }
