@@ -143,13 +143,19 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [
             {
                 "integration-name": "Microsoft Defender XDR",
-                "python-modules": ["airflow_provider_mtp.sensors.incidents"],
+                "python-modules": [
+                    "airflow_provider_mtp.sensors.incidents",
+                    "airflow_provider_mtp.sensors.alerts",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": "Microsoft Defender XDR",
-                "python-modules": ["airflow_provider_mtp.triggers.incidents"],
+                "python-modules": [
+                    "airflow_provider_mtp.triggers.incidents",
+                    "airflow_provider_mtp.triggers.alerts",
+                ],
             }
         ],
         "hooks": [

@@ -7,111 +7,40 @@ on the triggerer's event loop and fires one event when the sensor's question has
 
 Both carry which incidents they want as one
 :class:`~airflow_provider_mtp.api.incident_query.IncidentQuery`, serialised as its JSON form in the
-``query`` kwarg. The rules they apply (:func:`~airflow_provider_mtp.incident_rules.match_incidents`,
-:func:`~airflow_provider_mtp.incident_rules.decide`, ...) live in
-:mod:`airflow_provider_mtp.incident_rules`, shared with the sensor's ``poke()``.
+``query`` kwarg. The polling is :mod:`airflow_provider_mtp.triggers.listing`'s, shared with the
+alert triggers; the rules it applies (:func:`~airflow_provider_mtp.incident_rules.match_incidents`,
+:func:`~airflow_provider_mtp.incident_rules.decide`, ...) are shared with the sensor's ``poke()``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any
 
-from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
+from airflow_provider_mtp.incident_rules import INCIDENTS
+from airflow_provider_mtp.triggers.listing import UpdateEventTrigger, WindowTrigger, error_event
+from airflow_provider_mtp.windows import Window
 
-from airflow_provider_mtp.api.incident_query import IncidentQuery
-from airflow_provider_mtp.common.ticks import TICKS_PER_SECOND, instant_ticks, ticks_instant
-from airflow_provider_mtp.common.utc import parse_iso
-from airflow_provider_mtp.errors import (
-    MTPConfigError,
-    MTPServiceError,
-    MTPThrottledError,
-    MTPTokenServiceError,
-)
-from airflow_provider_mtp.incident_rules import (
-    TOO_MANY,
-    Decision,
-    UpdateCursor,
-    decide,
-    describe_window,
-    incident_summary,
-    listing_query,
-    match_incidents,
-)
-from airflow_provider_mtp.off_loop import import_module
-from airflow_provider_mtp.windows import Window, format_instant
-
-if TYPE_CHECKING:
-    from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
-
-__all__ = ["IncidentEventTrigger", "IncidentTrigger"]
-
-# --------------------------------------------------------------------------------------------------
-# IncidentTrigger
-# --------------------------------------------------------------------------------------------------
+__all__ = ["IncidentEventTrigger", "IncidentTrigger", "error_event"]
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _parse_instant(value: str, *, name: str) -> datetime:
-    try:
-        when = parse_iso(value)
-    except (AttributeError, ValueError):
-        raise MTPConfigError(f"{name} must be an ISO 8601 time, got {value!r}") from None
-    if when.tzinfo is None:
-        raise MTPConfigError(f"{name} needs a time zone, got {value!r}")
-    return when
+class _ThisModuleClock:
+    """The clock and the pause between polls read through this module's ``_utcnow`` and
+    ``asyncio``: the names tests and the reliability week move to run a day in seconds."""
+
+    def _now(self) -> datetime:
+        return _utcnow()
+
+    async def _sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
-def error_event(exc: BaseException) -> TriggerEvent:
-    """The event for a failed poll: the error's class name and message (never a traceback or a secret)."""
-    return TriggerEvent({"status": "error", "error_type": type(exc).__name__, "message": str(exc)})
-
-
-#: The keywords a trigger takes as filters: the fields of IncidentQuery.
-_QUERY_FIELDS = frozenset(field.name for field in dataclasses.fields(IncidentQuery))
-
-
-def _query_json(
-    query: Mapping[str, Any] | IncidentQuery | None, filters: Mapping[str, Any], *, trigger: str
-) -> dict[str, Any]:
-    """A trigger's ``query`` kwarg: ``query`` (JSON form or the object) with ``filters`` folded in.
-
-    ``filters`` are :class:`IncidentQuery` fields given as keywords: what users write
-    (``IncidentEventTrigger(severity="high")``), and what a trigger row serialised before the
-    ``query`` kwarg holds (``status``, ``severity``, ... as six kwargs), which Airflow passes back to
-    ``__init__``. Values are only stored: they are checked when the trigger runs, where a bad one
-    becomes an error event, because the triggerer fails a trigger whose ``__init__`` raises only on a
-    ``TypeError`` (anything else would stop it loading the other triggers).
-
-    :raises TypeError: a keyword that is no field of the query, or a ``query`` of the wrong type.
-    """
-    unknown = sorted(set(filters) - _QUERY_FIELDS)
-    if unknown:
-        raise TypeError(
-            f"{trigger}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; the "
-            f"filters are the fields of IncidentQuery: {', '.join(sorted(_QUERY_FIELDS))}"
-        )
-    if isinstance(query, IncidentQuery):
-        return {**query.to_json(), **filters}
-    if query is not None and not isinstance(query, Mapping):
-        raise TypeError(f"{trigger}() takes query as IncidentQuery.to_json(), got {type(query).__name__}")
-    return {**(query or {}), **filters}
-
-
-async def _async_hook(conn_id: str, api: str | None) -> MTPAsyncHook:
-    """A new async hook; its module is imported off the event loop the first time."""
-    module = await import_module("airflow_provider_mtp.hooks.mtp_async")
-    hook: MTPAsyncHook = module.MTPAsyncHook(mtp_conn_id=conn_id, api=api)
-    return hook
-
-
-class IncidentTrigger(BaseTrigger):
+class IncidentTrigger(_ThisModuleClock, WindowTrigger):
     """Waits, on the triggerer, for the answer of a deferred ``IncidentSensor``.
 
     Polls the incidents last updated in the window every ``poke_interval`` seconds with
@@ -147,152 +76,25 @@ class IncidentTrigger(BaseTrigger):
         before the ``query`` kwarg existed (six filter kwargs) is rebuilt.
     """
 
+    resource = INCIDENTS
+
     def __init__(
         self,
         *,
-        window_start: str,
-        window_end: str,
-        lag_seconds: float = 300.0,
-        mtp_conn_id: str = "mtp_default",
-        api: str | None = None,
-        query: Mapping[str, Any] | IncidentQuery | None = None,
         min_incidents: int = 1,
         max_incidents: int | None = 200,
         include_incidents: bool = True,
-        poke_interval: float = 60.0,
-        on_empty: str = "skip",
-        **filters: Any,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
-        self.window_start = window_start
-        self.window_end = window_end
-        self.lag_seconds = lag_seconds
-        self.mtp_conn_id = mtp_conn_id
-        self.api = api
-        self.query = _query_json(query, filters, trigger=type(self).__name__)
-        self.min_incidents = min_incidents
-        self.max_incidents = max_incidents
-        self.include_incidents = include_incidents
-        self.poke_interval = poke_interval
-        self.on_empty = on_empty
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "window_start": self.window_start,
-                "window_end": self.window_end,
-                "lag_seconds": self.lag_seconds,
-                "mtp_conn_id": self.mtp_conn_id,
-                "api": self.api,
-                "query": self.query,
-                "min_incidents": self.min_incidents,
-                "max_incidents": self.max_incidents,
-                "include_incidents": self.include_incidents,
-                "poke_interval": self.poke_interval,
-                "on_empty": self.on_empty,
-            },
-        )
-
-    @property
-    def lag(self) -> timedelta:
-        return timedelta(seconds=self.lag_seconds)
+        super().__init__(minimum=min_incidents, maximum=max_incidents, include=include_incidents, **kwargs)
 
     @property
     def incident_window(self) -> Window:
         """The window incidents are matched in: the run's window shifted back by the lag."""
-        window = Window(
-            _parse_instant(self.window_start, name="window_start"),
-            _parse_instant(self.window_end, name="window_end"),
-        )
-        return window.shifted(-self.lag)
-
-    async def _hook(self) -> MTPAsyncHook:
-        return await _async_hook(self.mtp_conn_id, self.api)
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the answer is known, fire one event, return; the hook is closed on every exit."""
-        hook = await self._hook()
-        try:
-            event = await self._wait(hook)
-        finally:
-            # Also on cancellation (task cleared, triggerer stopping): the session must not leak.
-            await hook.close()
-        yield event
-
-    async def _wait(self, hook: MTPAsyncHook) -> TriggerEvent:
-        try:
-            window = self.incident_window
-            query = IncidentQuery.from_json(self.query)
-            asked = listing_query(query, window=window)
-            self.log.info(
-                "Waiting for %d incident(s) updated in %s with %s",
-                self.min_incidents,
-                describe_window(window, self.lag),
-                query.describe(),
-            )
-            while True:
-                # Taken before the listing: a listing read after the window closed is complete.
-                now = _utcnow()
-                try:
-                    listing = [incident async for incident in hook.list_incidents(asked)]
-                except MTPTokenServiceError as exc:
-                    # Entra ID down or throttling would end every deferred sensor of the connection
-                    # at once; the next poll asks again. Credential errors still end the wait.
-                    self.log.warning(
-                        "Could not get a token (%s); trying again in %s s", exc, self.poke_interval
-                    )
-                    await asyncio.sleep(self.poke_interval)
-                    continue
-                matches = match_incidents(listing, window=window, query=query)
-                decision = decide(
-                    len(matches),
-                    window=window,
-                    now=now,
-                    min_incidents=self.min_incidents,
-                    max_incidents=self.max_incidents,
-                    query=query,
-                    lag=self.lag,
-                )
-                if decision.final:
-                    return self._event(decision, matches, window)
-                self.log.info("%s", decision.message)
-                await asyncio.sleep(self.poke_interval)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.log.error("Incident trigger failed: %s: %s", type(exc).__name__, exc)
-            return error_event(exc)
-
-    def _event(self, decision: Decision, matches: list[dict[str, Any]], window: Window) -> TriggerEvent:
-        self.log.info("%s", decision.message)
-        if decision.outcome == "too_many":
-            return TriggerEvent({"status": "error", "error_type": TOO_MANY, "message": decision.message})
-        payload: dict[str, Any] = {
-            "status": "success" if decision.outcome == "success" else "empty",
-            "message": decision.message,
-            "window": window.as_dict(),
-            "count": decision.count,
-        }
-        if decision.outcome == "empty":
-            payload["on_empty"] = self.on_empty
-        if self.include_incidents:
-            payload["incidents"] = [incident_summary(incident) for incident in matches]
-        return TriggerEvent(payload)
+        return self.shifted_window
 
 
-def _transient(exc: BaseException) -> bool:
-    """Failures an event trigger waits out (the hook already retried them) instead of dying on.
-
-    Entra ID being unavailable is one (:class:`~airflow_provider_mtp.errors.MTPTokenServiceError` is
-    an ``MTPServiceError``); a credential error (``MTPAuthError``) is not.
-    """
-    import aiohttp
-
-    return isinstance(exc, MTPServiceError | MTPThrottledError | aiohttp.ClientError | TimeoutError)
-
-
-class IncidentEventTrigger(BaseEventTrigger):
+class IncidentEventTrigger(_ThisModuleClock, UpdateEventTrigger):
     """Fires an event per new or updated incident: the source of an ``AssetWatcher``.
 
     Polls every ``poll_interval`` seconds for incidents last updated at or after ``start``
@@ -333,77 +135,4 @@ class IncidentEventTrigger(BaseEventTrigger):
         into ``query``; checked when the trigger runs.
     """
 
-    def __init__(
-        self,
-        *,
-        mtp_conn_id: str = "mtp_default",
-        api: str | None = None,
-        query: Mapping[str, Any] | IncidentQuery | None = None,
-        start: str | None = None,
-        lag_seconds: float = 300.0,
-        poll_interval: float = 60.0,
-        **filters: Any,
-    ) -> None:
-        super().__init__()
-        self.mtp_conn_id = mtp_conn_id
-        self.api = api
-        self.query = _query_json(query, filters, trigger=type(self).__name__)
-        self.start = start
-        self.lag_seconds = lag_seconds
-        self.poll_interval = poll_interval
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "mtp_conn_id": self.mtp_conn_id,
-                "api": self.api,
-                "query": self.query,
-                "start": self.start,
-                "lag_seconds": self.lag_seconds,
-                "poll_interval": self.poll_interval,
-            },
-        )
-
-    async def _hook(self) -> MTPAsyncHook:
-        return await _async_hook(self.mtp_conn_id, self.api)
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll forever, firing an event per new update; the hook is closed when the trigger stops."""
-        query = IncidentQuery.from_json(self.query)
-        start = _parse_instant(self.start, name="start") if self.start else _utcnow()
-        cursor = UpdateCursor(start=instant_ticks(start), lag=int(self.lag_seconds * TICKS_PER_SECOND))
-        self.log.info(
-            "Watching incidents updated from %s with %s (at-least-once: deduplicate on (id, last_update))",
-            format_instant(start),
-            query.describe(),
-        )
-        hook = await self._hook()
-        try:
-            while True:
-                # Rounded down to the microsecond: asks a little more, never less.
-                since = format_instant(ticks_instant(cursor.query_from()))
-                try:
-                    listing = [
-                        incident async for incident in hook.list_incidents(listing_query(query, since=since))
-                    ]
-                except Exception as exc:
-                    if not _transient(exc):
-                        raise
-                    self.log.warning(
-                        "Listing incidents failed (%s: %s); trying again in %s s",
-                        type(exc).__name__,
-                        exc,
-                        self.poll_interval,
-                    )
-                else:
-                    fresh = cursor.take_new(listing, query=query, now=instant_ticks(_utcnow()))
-                    if fresh:
-                        self.log.info("%d new incident update(s) since %s", len(fresh), since)
-                    for incident in fresh:
-                        summary = incident_summary(incident)
-                        summary["key"] = f"{summary['id']}@{summary['last_update']}"
-                        yield TriggerEvent(summary)
-                await asyncio.sleep(self.poll_interval)
-        finally:
-            await hook.close()
+    resource = INCIDENTS
