@@ -68,10 +68,18 @@ class AlertRows:
             return
         ids = [*replaced, *gone]
         with self._lock:
-            for index, table in enumerate(ALERT_TABLES):
-                self._con.execute(f'DELETE FROM store."{table}" WHERE "AlertId" IN (SELECT unnest(?))', [ids])
-                rows = [row for alert_rows in replaced.values() for row in alert_rows[index]]
-                insert_rows(self._con, table, rows)
+            # One transaction: rows a table refuses (a test's bad evidence value) leave the old ones.
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                for index, table in enumerate(ALERT_TABLES):
+                    self._con.execute(
+                        f'DELETE FROM store."{table}" WHERE "AlertId" IN (SELECT unnest(?))', [ids]
+                    )
+                    insert_rows(self._con, table, [row for rows in replaced.values() for row in rows[index]])
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
         for alert_id in gone:
             del self._written[alert_id]
         self._written.update(replaced)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow_provider_mtp.common.ticks import odata_ticks
@@ -52,6 +53,25 @@ def alert_id_of(alert: Any) -> str:
     if not isinstance(alert, Mapping) or not isinstance(alert.get("id"), str) or not alert["id"]:
         raise ValueError(f"Every alert needs a non-empty string 'id'; got {alert!r}.")
     return str(alert["id"])
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """The alerts one incident change touches (:meth:`AlertIndex.plan`).
+
+    :param incident_id: the incident.
+    :param changed: ``(id, alert, sort keys)`` of each alert new or changed.
+    :param removed: ids of the alerts the incident no longer holds.
+    """
+
+    incident_id: str
+    changed: list[tuple[str, dict[str, Any], SortKeys]]
+    removed: list[str]
+
+    @property
+    def alerts(self) -> list[Row]:
+        """The alerts new or changed."""
+        return [alert for _, alert, _ in self.changed]
 
 
 class AlertIndex:
@@ -92,17 +112,16 @@ class AlertIndex:
             serial = self._serials[alert_id] = next(self._next)
         return serial
 
-    def follow(self, incident_id: str, before: Row | None, after: Row) -> tuple[list[Row], list[str]]:
-        """Re-read the alerts of one incident that changed; checks everything before it changes anything.
+    def plan(self, incident_id: str, before: Row | None, after: Row) -> AlertChange:
+        """What storing a new version of one incident changes among the alerts; changes nothing.
 
         :param incident_id: the incident's id.
-        :param before: the incident as it was stored (``None``: new).
+        :param before: the incident as it is stored (``None``: new).
         :param after: the incident about to be stored.
-        :returns: the alerts new or changed, and the ids of alerts the incident no longer holds.
         :raises ValueError: an alert without an id, twice in the incident or in another incident,
             or with a time field that is no timestamp.
         """
-        planned: list[tuple[str, dict[str, Any], SortKeys]] = []
+        changed: list[tuple[str, dict[str, Any], SortKeys]] = []
         seen: set[str] = set()
         for alert in after.get("alerts") or ():
             alert_id = alert_id_of(alert)
@@ -114,24 +133,25 @@ class AlertIndex:
             if alert_id in seen:
                 raise ValueError(f"Alert {alert_id} is twice in incident {incident_id}.")
             seen.add(alert_id)
-            if self.rows.get(alert_id) is alert:
-                continue
-            # The serial is only read here; it is given out once the change is known to be good.
-            keys = SortKeys.of(alert, self._serials.get(alert_id, -1))
-            planned.append((alert_id, alert, keys))
+            if self.rows.get(alert_id) is not alert:
+                # The serial is given out by apply(), once the change is known to be good.
+                changed.append((alert_id, alert, SortKeys.of(alert, self._serials.get(alert_id, -1))))
         removed = [
             alert_id_of(alert)
             for alert in (before or {}).get("alerts") or ()
             if alert_id_of(alert) not in seen
         ]
-        for alert_id in removed:
+        return AlertChange(incident_id=incident_id, changed=changed, removed=removed)
+
+    def apply(self, change: AlertChange) -> None:
+        """Index what :meth:`plan` found (the incident is being stored)."""
+        for alert_id in change.removed:
             del self.rows[alert_id], self.incident_of[alert_id]
             self.orders.remove(alert_id)
-        for alert_id, alert, keys in planned:
+        for alert_id, alert, keys in change.changed:
             self.rows[alert_id] = alert
-            self.incident_of[alert_id] = incident_id
+            self.incident_of[alert_id] = change.incident_id
             self.orders.put(alert_id, SortKeys(ticks=keys.ticks, number=self._serial(alert_id)))
-        return [alert for _, alert, _ in planned], removed
 
     def page(
         self,

@@ -117,11 +117,13 @@ class IncidentStore:
         """
         keys = _keys_of(incident)
         incident = settled(incident)
-        changed, removed = self._alerts.follow(incident_id, before, incident)
+        change = self._alerts.plan(incident_id, before, incident)
+        # The hunting rows first: should they refuse a value, the store is left as it was.
+        if self._listener is not None and (change.changed or change.removed):
+            self._listener.alerts_changed(change.alerts, change.removed)
+        self._alerts.apply(change)
         self._by_id[incident_id] = incident
         self._orders.put(incident_id, keys)
-        if self._listener is not None and (changed or removed):
-            self._listener.alerts_changed(changed, removed)
 
     def page(
         self,

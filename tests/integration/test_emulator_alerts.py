@@ -507,10 +507,28 @@ def test_the_admin_route_creates_alerts_in_an_incident_or_a_new_one_and_updates_
         ({"incidentId": "999999"}, "Incident 999999 does not exist"),
         ({"id": joined["id"], "incidentId": alone["incidentId"]}, "an alert cannot move"),
         ({"id": joined["id"], "createdDateTime": "yesterday"}, "yesterday"),
+        (
+            {
+                "id": joined["id"],
+                "evidence": [
+                    {
+                        "@odata.type": "#microsoft.graph.security.fileEvidence",
+                        "fileDetails": {"fileSize": "big"},
+                    }
+                ],
+            },
+            "AlertEvidence.FileSize",
+        ),
     ):
         reply = admin_alerts(emulator, bad)
         assert reply.status_code == 400
         assert words in reply.json()["error"]["message"]
+    # Refused whole: the store and the hunting rows are as they were.
+    got = call(emulator, "GET", f"{ALERTS}/{joined['id']}", bearer=bearer).json()
+    assert (got["evidence"], got["lastUpdateDateTime"]) == ([], "2026-11-20T12:00:00Z")
+    emulator.advance_clock(1)  # created at now: hunting sees it a tick later
+    assert len(alert_rows(emulator, bearer, "AlertInfo", joined["id"])) == 1
+    assert len(alert_rows(emulator, bearer, "AlertEvidence", joined["id"])) == 0
 
 
 # Permissions and routes ------------------------------------------------------------------------------
