@@ -137,6 +137,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_mtp.operators.hunting",
                     "airflow_provider_mtp.operators.incidents",
+                    "airflow_provider_mtp.operators.alerts",
                 ],
             }
         ],
@@ -166,6 +167,7 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "extra-links": [
             "airflow_provider_mtp.links.DefenderIncidentLink",
+            "airflow_provider_mtp.links.DefenderAlertLink",
             "airflow_provider_mtp.links.DefenderHuntingLink",
         ],
         "integrations": [

@@ -1,9 +1,10 @@
 """Operator extra links to the Defender portal.
 
 Each operator pushes its link's URL to XCom under the link's own key (:data:`INCIDENT_URL_XCOM_KEY`,
-:data:`HUNTING_URL_XCOM_KEY`) as soon as it knows it (before calling the API, so the link is
-there when the call fails too); the link reads it back, as dbt Cloud's job-run link does. On
-Airflow 3 the worker calls ``get_link`` when the task finishes and stores the answer for the UI.
+:data:`ALERT_URL_XCOM_KEY`, :data:`HUNTING_URL_XCOM_KEY`) as soon as it knows it (before calling
+the API, so the link is there when the call fails too); the link reads it back, as dbt Cloud's
+job-run link does. On Airflow 3 the worker calls ``get_link`` when the task finishes and stores
+the answer for the UI.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_mtp.api.mapping import incident_web_url
+from airflow_provider_mtp.api.mapping import alert_web_url, incident_web_url
 from airflow_provider_mtp.hunting_link import MAX_URL_LENGTH, advanced_hunting_url
 
 if TYPE_CHECKING:
@@ -22,16 +23,21 @@ if TYPE_CHECKING:
     from airflow_provider_mtp.settings import ConnectionSettings
 
 __all__ = [
+    "ALERT_URL_XCOM_KEY",
     "HUNTING_URL_XCOM_KEY",
     "INCIDENT_URL_XCOM_KEY",
+    "DefenderAlertLink",
     "DefenderHuntingLink",
     "DefenderIncidentLink",
+    "alert_portal_url",
     "hunting_portal_url",
     "incident_portal_url",
 ]
 
 #: The XCom key holding the incident's portal URL.
 INCIDENT_URL_XCOM_KEY = "incident_url"
+#: The XCom key holding the alert's portal URL.
+ALERT_URL_XCOM_KEY = "alert_url"
 #: The XCom key holding the advanced-hunting link of the query a hunting task sent.
 HUNTING_URL_XCOM_KEY = "hunting_url"
 
@@ -43,6 +49,15 @@ def incident_portal_url(settings: ConnectionSettings, incident_id: Any) -> str:
     :param incident_id: the incident id.
     """
     return incident_web_url(settings.cloud.portal, incident_id, settings.tenant_id)
+
+
+def alert_portal_url(settings: ConnectionSettings, alert_id: Any) -> str:
+    """The alert's page in the portal of the connection's cloud, with ``?tid=<tenant>`` (its ``alertWebUrl``).
+
+    :param settings: the connection (its cloud gives the portal host, its tenant the ``tid``).
+    :param alert_id: the alert id.
+    """
+    return alert_web_url(settings.cloud.portal, alert_id, settings.tenant_id)
 
 
 def hunting_portal_url(
@@ -89,6 +104,13 @@ class DefenderIncidentLink(_XComUrlLink):
 
     name = "Defender incident"
     url_key = INCIDENT_URL_XCOM_KEY
+
+
+class DefenderAlertLink(_XComUrlLink):
+    """The "Defender alert" link: the alert the task worked on, in the Microsoft Defender portal."""
+
+    name = "Defender alert"
+    url_key = ALERT_URL_XCOM_KEY
 
 
 class DefenderHuntingLink(_XComUrlLink):

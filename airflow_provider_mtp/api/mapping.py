@@ -41,6 +41,7 @@ from airflow_provider_mtp.api.mapping_enum_map import EnumMap
 from airflow_provider_mtp.api.mapping_incidents import (
     alert_to_graph,
     alert_to_legacy,
+    alert_web_url,
     incident_to_graph,
     incident_to_legacy,
     incident_web_url,
@@ -81,6 +82,7 @@ __all__ = [
     "EnumMap",
     "alert_to_graph",
     "alert_to_legacy",
+    "alert_web_url",
     "graph_update_body",
     "incident_to_graph",
     "incident_to_legacy",

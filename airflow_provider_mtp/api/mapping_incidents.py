@@ -27,7 +27,14 @@ from airflow_provider_mtp.api.mapping_tables import (
     SEVERITY,
 )
 
-__all__ = ["alert_to_graph", "alert_to_legacy", "incident_to_graph", "incident_to_legacy", "incident_web_url"]
+__all__ = [
+    "alert_to_graph",
+    "alert_to_legacy",
+    "alert_web_url",
+    "incident_to_graph",
+    "incident_to_legacy",
+    "incident_web_url",
+]
 
 JsonDict = dict[str, Any]
 
@@ -61,6 +68,16 @@ def incident_web_url(portal: str, incident_id: Any, tenant_id: str | None) -> st
     :param tenant_id: appended as ``?tid=``; omitted when ``None``.
     """
     return _portal_url(portal, f"incidents/{quote(str(incident_id), safe='')}", tenant_id)
+
+
+def alert_web_url(portal: str, alert_id: Any, tenant_id: str | None) -> str:
+    """The alert's page in the Defender portal, as Graph's ``alertWebUrl`` spells it.
+
+    :param portal: the cloud's portal origin, e.g. ``https://security.microsoft.com``.
+    :param alert_id: the alert id.
+    :param tenant_id: appended as ``?tid=``; omitted when ``None``.
+    """
+    return _portal_url(portal, f"alerts/{quote(str(alert_id), safe='')}", tenant_id)
 
 
 def _comment_to_graph(comment: Mapping[str, Any]) -> JsonDict:
@@ -113,7 +130,7 @@ def alert_to_graph(legacy: Mapping[str, Any], *, tenant_id: str | None, portal: 
         "recommendedActions": None,
         "category": legacy.get("category"),
         "assignedTo": legacy.get("assignedTo"),
-        "alertWebUrl": _portal_url(portal, f"alerts/{quote(str(alert_id), safe='')}", tenant_id),
+        "alertWebUrl": alert_web_url(portal, alert_id, tenant_id),
         "incidentWebUrl": None if incident_id is None else incident_web_url(portal, incident_id, tenant_id),
         "actorDisplayName": legacy.get("actorName"),
         "threatDisplayName": None,

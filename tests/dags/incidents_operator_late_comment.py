@@ -8,31 +8,16 @@ retry must find it (its own re-reading at the start covers the rest).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from airflow.sdk import DAG
 
 from airflow_provider_mtp.operators.incidents import UpdateIncidentOperator
+from tests.dags.write_operator_tasks import ONE_OFF, late_comment_write
 
 
 def _late_comment_dag(dag_id: str, *, settle_s: float) -> DAG:
-    with DAG(
-        dag_id=dag_id,
-        schedule=None,
-        start_date=datetime(2026, 1, 1, tzinfo=UTC),
-        catchup=False,
-    ) as dag:
-        UpdateIncidentOperator(
-            task_id="resolve",
-            incident_id="{{ dag_run.conf['incident_id'] }}",
-            status="resolved",
-            classification="falsePositive",
-            determination="clean",
-            comment="Closed by Airflow",
-            comment_settle_seconds=settle_s,
-            comment_settle_interval=0.25,
-            retries=1,
-            retry_delay=timedelta(0),
+    with DAG(dag_id=dag_id, schedule=None, **ONE_OFF) as dag:
+        late_comment_write(
+            UpdateIncidentOperator, settle_s=settle_s, incident_id="{{ dag_run.conf['incident_id'] }}"
         )
     return dag
 

@@ -3,89 +3,44 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import json
-import os
-import time
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from airflow_provider_mtp.auth import clear_token_cache
 from airflow_provider_mtp.comment_markers import comment_marker, marker_key
 from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.errors import MTPConfigError, MTPError, MTPServiceError
 from airflow_provider_mtp.hooks.mtp import MTPHook
 from airflow_provider_mtp.links import INCIDENT_URL_XCOM_KEY, DefenderIncidentLink
 from airflow_provider_mtp.operators.incidents import AddIncidentCommentOperator, UpdateIncidentOperator
+from tests.integration.write_operator_checks import (
+    FakeTime,
+    comments_after,
+    comments_with,
+    context,
+    fresh_emulator,
+    late_comment_cases,
+    load_dag,
+    marker_of,
+    on_fake_time,
+    task_instances,
+    use_back_end,
+    use_timeout,
+    xcom,
+)
 
-DAGS = Path(__file__).parents[1] / "dags"
 PORTAL = "https://security.microsoft.com/incidents"
-
-
-def load_dag(name: str, attr: str = "dag") -> Any:
-    spec = importlib.util.spec_from_file_location(f"mtp_test_dag_{name}", DAGS / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, attr)
-
-
-def xcom(run: Any, task_id: str, *, key: str = "return_value", map_index: int = -1) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = session.scalars(
-            XComModel.get_many(
-                run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, map_indexes=map_index, key=key
-            )
-        ).first()
-        return None if row is None else XComModel.deserialize_value(row)
-
-
-def task_instances(run: Any) -> list[Any]:
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        return list(run.get_task_instances(session=session))
-
-
-def comments_with(incident: dict[str, Any], marker: str) -> list[str]:
-    return [c["comment"] for c in incident.get("comments") or () if marker in c["comment"]]
 
 
 @pytest.fixture
 def emulator(
     defender_emulator: DefenderEmulator, airflow_db: None, monkeypatch: pytest.MonkeyPatch
 ) -> DefenderEmulator:
-    defender_emulator.reset()
-    defender_emulator.clear_faults()
-    clear_token_cache()
-    monkeypatch.setenv("AIRFLOW_CONN_MTP_DEFAULT", defender_emulator.airflow_conn)
-    return defender_emulator
-
-
-def use_back_end(emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch, api: str) -> None:
-    conn = json.loads(emulator.airflow_conn)
-    conn["extra"]["api"] = api
-    monkeypatch.setenv("AIRFLOW_CONN_MTP_DEFAULT", json.dumps(conn))
+    return fresh_emulator(defender_emulator, monkeypatch)
 
 
 def fetch(incident_id: str) -> dict[str, Any]:
     return MTPHook().get_incident(incident_id, include_alerts=False)
-
-
-def marker_of(dag_id: str, task_id: str, run_id: str, incident_id: str, map_index: int = -1) -> str:
-    """The marker the operators put on a comment: keyed with the connection's client secret."""
-    key = marker_key(MTPHook().settings)
-    assert key.source == "client secret"
-    return comment_marker(
-        key, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index, incident_id=incident_id
-    )
 
 
 # dag.test ----------------------------------------------------------------------------------------
@@ -171,22 +126,6 @@ def test_a_retried_update_posts_its_comment_once(
 # Direct calls -------------------------------------------------------------------------------------
 
 
-def context(
-    task_id: str = "op", run_id: str = "manual__1", map_index: int = -1, try_number: int = 1
-) -> dict[str, Any]:
-    pushed: dict[str, Any] = {}
-    ti = SimpleNamespace(
-        dag_id="d",
-        task_id=task_id,
-        run_id=run_id,
-        map_index=map_index,
-        try_number=try_number,
-        xcom_push=lambda key, value: pushed.__setitem__(key, value),
-        pushed=pushed,
-    )
-    return {"ti": ti}
-
-
 def test_the_same_task_instance_comments_once_another_run_again(emulator: DefenderEmulator) -> None:
     incident = emulator.put_incidents({"displayName": "twice"})[0]
     operator = AddIncidentCommentOperator(task_id="op", incident_id=incident["id"], comment="hello")
@@ -268,36 +207,8 @@ COMMENT_WRITES = {
 }
 
 
-def use_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """A short read timeout on the current connection, so a held reply times out quickly."""
-    conn = json.loads(os.environ["AIRFLOW_CONN_MTP_DEFAULT"])
-    conn["extra"]["timeout"] = seconds
-    monkeypatch.setenv("AIRFLOW_CONN_MTP_DEFAULT", json.dumps(conn))
-
-
-def comments_after(apply_after_s: float, incident_id: str, marker: str) -> list[str]:
-    """The marked comments, once the emulator's late write has surely been applied.
-
-    Called when the run has ended. The write timed out (1 s) before the run ended, so it reached
-    the emulator more than 1 s before now, and is applied ``apply_after_s`` after it arrived: by
-    now + ``apply_after_s`` - 1 s. A second marked comment ends the wait early. Read through Graph,
-    which has no call budget in the emulator.
-    """
-    deadline = time.monotonic() + apply_after_s - 0.5
-    hook = MTPHook(api="graph")
-    while True:
-        found = comments_with(hook.get_incident(incident_id, include_alerts=False), marker)
-        if len(found) > 1 or time.monotonic() > deadline:
-            return found
-        time.sleep(0.25)
-
-
 @pytest.mark.parametrize("api", ["graph", "legacy"])
-@pytest.mark.parametrize(
-    ("dag_attr", "apply_after_s"),
-    [("dag", 2.0), ("short_settle_dag", 2.5)],
-    ids=["seen-by-the-same-try", "seen-by-the-retry"],
-)
+@late_comment_cases
 def test_a_comment_applied_after_the_client_gave_up_is_on_the_incident_once(
     emulator: DefenderEmulator,
     monkeypatch: pytest.MonkeyPatch,
@@ -320,7 +231,10 @@ def test_a_comment_applied_after_the_client_gave_up_is_on_the_incident_once(
 
     (ti,) = task_instances(run)
     marker = marker_of(run.dag_id, "resolve", run.run_id, incident["id"])
-    comments = comments_after(apply_after_s, incident["id"], marker)
+    graph = MTPHook(api="graph")
+    comments = comments_after(
+        apply_after_s, lambda: graph.get_incident(incident["id"], include_alerts=False), marker
+    )
     writes = emulator.stats()["requests"][route]
     after = fetch(incident["id"])
     with capsys.disabled():
@@ -340,32 +254,9 @@ def test_a_comment_applied_after_the_client_gave_up_is_on_the_incident_once(
 # Re-reading instead of writing again, on a fake clock ------------------------------------------------
 
 
-class FakeTime:
-    """The operator's ``sleep`` and ``clock``: time moves only when it sleeps.
-
-    :param on_sleep: called with the number of sleeps so far after each one (a late apply, say).
-    """
-
-    def __init__(self, on_sleep: Any = None) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self.on_sleep = on_sleep
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        if self.on_sleep is not None:
-            self.on_sleep(len(self.sleeps))
-
-
 def commenting(incident_id: str, fake: FakeTime, **kwargs: Any) -> AddIncidentCommentOperator:
     operator = AddIncidentCommentOperator(task_id="op", incident_id=incident_id, comment="hello", **kwargs)
-    operator.sleep = fake.sleep  # type: ignore[method-assign]
-    operator.clock = fake.clock  # type: ignore[method-assign]
-    return operator
+    return on_fake_time(operator, fake)
 
 
 def comment_writes(emulator: DefenderEmulator, api: str) -> dict[str, int]:
