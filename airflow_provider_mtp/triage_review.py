@@ -97,10 +97,13 @@ MAX_ROWS = 12
 #: Recent comments shown.
 MAX_COMMENTS = 3
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark, and then is only text:
-# no emphasis, link, image, autolink (``https\:``, ``www\.``, ``a\@b``), HTML, table cell break
-# (``\|``), heading or list marker; ``{`` escaped also keeps Jinja's ``{{`` out.
-_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# Tenant text goes into inline code spans: CommonMark renders a code span's content as it is, with
+# no emphasis, link, image, HTML or entity, and GFM's autolink literals (bare URLs, www., e-mail
+# addresses, which the Airflow UI links even after backslash escapes) are not looked for in code.
+# What a code span cannot neutralise is handled apart: its own backtick fence (a longer one), a
+# table cell's pipe (escaped, which GFM reads inside code in a table) and Jinja's delimiters.
+_BACKTICKS = re.compile(r"`+")
+_JINJA_OPENERS = re.compile(r"\{(?=[{%#])")
 _SPACES = re.compile(r"\s+")
 _BREAKS = "\t\n\r\f\v\u2028\u2029\x85"
 
@@ -118,17 +121,31 @@ def _one_line(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"
 
 
-def escape_markdown(value: Any, limit: int = TEXT_LIMIT) -> str:
-    """Untrusted text as inert Markdown: one line, control and format characters dropped, cut to ``limit``.
+def escape_markdown(value: Any, limit: int = TEXT_LIMIT, *, table: bool = False) -> str:
+    """Untrusted text as an inert Markdown inline code span, on one line, cut to ``limit``.
 
-    Line breaks and tabs become spaces (a line break could start a heading, list or code block);
-    Unicode control and format characters (bidirectional overrides, zero-width joiners) are dropped,
-    so what the analyst reads is what is there; every ASCII punctuation character is backslash-escaped.
+    The span shows the text as it is (monospace), and nothing in it is Markdown: not a link, an
+    image, HTML, emphasis or a bare URL or e-mail address that would be linked. Line breaks and
+    tabs become spaces; Unicode control and format characters (bidirectional overrides, zero-width
+    characters) are dropped, so what the analyst reads is what is there. Jinja's ``{{``, ``{%``
+    and ``{#`` get a zero-width space between their characters, so a body that some caller does
+    render as a template stays text.
 
-    :param value: anything; ``None`` gives ``""``.
-    :param limit: the most characters kept before escaping (an ellipsis marks a cut).
+    :param value: anything; ``None`` or blank gives ``""``.
+    :param limit: the most characters kept (an ellipsis marks a cut).
+    :param table: the span is in a GFM table cell: its ``|`` are escaped (GFM reads ``\\|`` as a
+        pipe, also inside code, in a table; elsewhere the backslash would show).
     """
-    return _PUNCTUATION.sub(r"\\\1", _one_line(value, limit))
+    text = _one_line(value, limit)
+    if not text:
+        return ""
+    text = _JINJA_OPENERS.sub("{\u200b", text)
+    if table:
+        text = text.replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)
+    # A space each side keeps a backtick at either end off the fence (CommonMark strips one each).
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _link(label: str, url: str | None) -> str:
@@ -169,8 +186,8 @@ def review_subject(resource: Mapping[str, Any]) -> str:
     return f"{kind} {_one_line(resource.get('id'), 60)} ({_one_line(resource.get('severity'), 20)}): {_one_line(title, 150)}"
 
 
-def _cell(value: Any, limit: int = TEXT_LIMIT) -> str:
-    return escape_markdown(value, limit) or "-"
+def _cell(value: Any, limit: int = TEXT_LIMIT, *, table: bool = False) -> str:
+    return escape_markdown(value, limit, table=table) or "-"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], total: int) -> list[str]:
@@ -245,16 +262,24 @@ def _evidence_rows(alerts: Iterable[Mapping[str, Any]]) -> list[list[str]]:
             if key in seen:
                 continue
             seen.add(key)
-            rows.append([_cell(kind, 40), _cell(what, 300), _cell(evidence.get("verdict"), 30)])
+            rows.append(
+                [
+                    _cell(kind, 40, table=True),
+                    _cell(what, 300, table=True),
+                    _cell(evidence.get("verdict"), 30, table=True),
+                ]
+            )
     # What Defender judged malicious first, then suspicious, then the rest (a stable sort).
-    order = {"malicious": 0, "suspicious": 1}
+    order = {"`malicious`": 0, "`suspicious`": 1}
     return sorted(rows, key=lambda row: order.get(row[2], 2))
 
 
-def _activity(alert: Mapping[str, Any]) -> str:
+def _activity(alert: Mapping[str, Any], *, table: bool = False) -> str:
     first = alert.get("firstActivityDateTime") or alert.get("createdDateTime")
     last = alert.get("lastActivityDateTime")
-    return f"{_cell(first, 40)} to {_cell(last, 40)}" if last and last != first else _cell(first, 40)
+    if last and last != first:
+        return f"{_cell(first, 40, table=table)} to {_cell(last, 40, table=table)}"
+    return _cell(first, 40, table=table)
 
 
 def _findings_lines(findings: Sequence[HuntFindings]) -> list[str]:
@@ -267,7 +292,7 @@ def _findings_lines(findings: Sequence[HuntFindings]) -> list[str]:
         lines.append(f"- **{escape_markdown(found.title)}**: {int(found.rows)} rows{span}.{where}")
         for column, values in found.counts.items():
             top = sorted(values.items(), key=lambda item: (-item[1], str(item[0])))[:5]
-            shown = ", ".join(f"{escape_markdown(value, 80)} ({count})" for value, count in top)
+            shown = ", ".join(f"{escape_markdown(value, 80)} ({int(count)})" for value, count in top)
             lines.append(f"  - most frequent {escape_markdown(column, 40)}: {shown or '-'}")
     return lines
 
@@ -315,11 +340,11 @@ def review_markdown(
     if incident:
         rows = [
             [
-                _cell(alert.get("title")),
-                _cell(alert.get("severity"), 30),
-                _cell(alert.get("status"), 30),
-                _cell(alert.get("category"), 60),
-                _activity(alert),
+                _cell(alert.get("title"), table=True),
+                _cell(alert.get("severity"), 30, table=True),
+                _cell(alert.get("status"), 30, table=True),
+                _cell(alert.get("category"), 60, table=True),
+                _activity(alert, table=True),
             ]
             for alert in alerts[:MAX_ROWS]
         ]

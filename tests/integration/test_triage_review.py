@@ -63,10 +63,10 @@ def test_reviews_answered_as_in_the_ui_are_applied_exactly(emulator: DefenderEmu
     assert asked[0].option == CHOICE
     assert asked[1].option == LEAVE_FOR_LATER
     body = asked[0].review.body
-    # The tenant's title stays text (tests/unit/test_triage_review.py renders such bodies).
-    assert "](https://evil" not in body
+    # The tenant's title is a code span (tests/unit/test_triage_review.py renders such bodies), and
+    # Jinja's delimiters are broken.
+    assert "`Fake <img src=x onerror=alert(1)> [click](https://evil.example/) {\u200b{ 7 * 7 }}`" in body
     assert "{{" not in body
-    assert "\\<img src\\=x onerror\\=alert\\(1\\)\\>" in body
     assert "42 rows" in body
     assert (
         f"[Open in the Microsoft Defender portal](https://security.microsoft.com/incidents/{decided['id']}?tid="

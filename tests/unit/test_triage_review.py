@@ -3,7 +3,11 @@
 Bodies are rendered with markdown-it-py's GFM-like preset with linkify on (tables and bare-URL
 autolinks, like the react-markdown + remark-gfm the Airflow UI renders HITL bodies with), and the
 HTML is inspected: the only link is the portal link the caller built, and no image or HTML element
-comes from the tenant's text.
+comes from the tenant's text. The Airflow UI also links bare URLs and e-mail addresses found in
+the *text* after escapes are resolved (mdast-util-gfm-autolink-literal; an analyst's e-mail address
+in evidence was linked in the browser test with backslash escapes): so tenant text must sit in code
+spans, and the text outside code must hold no such pattern (:data:`AUTOLINKED`, its regular
+expressions).
 """
 
 from __future__ import annotations
@@ -50,18 +54,33 @@ HOSTILE = [
 ]
 
 
+#: What remark-gfm's autolink literal transform links in text nodes (URLs, www., e-mail addresses).
+AUTOLINKED = re.compile(r"(https?://|www\.)[-.\w]+|[-.\w+]+@[-\w]+(\.[-\w]+)+", re.IGNORECASE)
+
+
 class _Tags(HTMLParser):
-    """The elements and the links of rendered HTML."""
+    """The elements and the links of rendered HTML, and its text outside code and links."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tags: list[str] = []
         self.links: list[str] = []
+        self.open: list[str] = []
+        self.plain: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
+        self.open.append(tag)
         if tag == "a":
             self.links.append(str(dict(attrs).get("href")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.open:
+            del self.open[len(self.open) - 1 - self.open[::-1].index(tag) :]
+
+    def handle_data(self, data: str) -> None:
+        if "code" not in self.open and "a" not in self.open:
+            self.plain.append(data)
 
 
 def render(markdown: str) -> _Tags:
@@ -126,6 +145,7 @@ def test_hostile_tenant_text_stays_text(text: str) -> None:
     # Only the elements the builder itself writes: no image, script, code, emphasis, heading or
     # quote made by the tenant's text.
     assert set(html.tags) <= {
+        "code",
         "p",
         "strong",
         "a",
@@ -139,18 +159,24 @@ def test_hostile_tenant_text_stays_text(text: str) -> None:
         "ul",
         "li",
     }
+    # Nothing outside code would be autolinked by the UI.
+    assert not AUTOLINKED.search(" ".join(html.plain)), html.plain
     # Jinja never sees a template in the body.
     assert "{{" not in body
     assert "{%" not in body
     assert "\u202e" not in body
-    assert "\u200b" not in body
+    # The tenant's zero-width space is gone; the only ones left break Jinja's delimiters.
+    assert "\u200b" not in body.replace("{\u200b", "{")
 
 
 def test_hostile_text_is_shown_as_written() -> None:
     """Escaping keeps the characters: the analyst reads what the tenant holds (on one line)."""
-    text = "[x](https://evil.example/) <b>*y*</b> {{ z }} a|b"
+    text = "[x](https://evil.example/) <b>*y*</b> {{ z }} a|b `q` ``r``"
     rendered = MarkdownIt("gfm-like").render(escape_markdown(text))
-    assert rendered == "<p>[x](https://evil.example/) &lt;b&gt;*y*&lt;/b&gt; {{ z }} a|b</p>\n"
+    assert rendered == (
+        "<p><code>[x](https://evil.example/) &lt;b&gt;*y*&lt;/b&gt; {\u200b{ z }} a|b `q` ``r``</code></p>\n"
+    )
+    assert MarkdownIt("gfm-like").render(escape_markdown("`edge`")) == "<p><code>`edge`</code></p>\n"
 
 
 def test_table_cells_keep_their_pipes() -> None:
@@ -160,15 +186,17 @@ def test_table_cells_keep_their_pipes() -> None:
     header = re.search(r"<thead>(.*?)</thead>", html, re.S)
     assert header is not None
     assert header.group(1).count("<th") == 5
-    assert "<td>a | b | c</td>" in html
+    assert "<td><code>a | b | c</code></td>" in html
 
 
 def test_line_breaks_control_characters_and_length() -> None:
-    assert escape_markdown("a\nb\r\nc\td\u2028e") == "a b c d e"
-    assert escape_markdown("x\u202ey\u200bz\x00") == "xyz"
-    assert escape_markdown("abcdef", limit=4) == "abc…"
+    assert escape_markdown("a\nb\r\nc\td\u2028e") == "`a b c d e`"
+    assert escape_markdown("x\u202ey\u200bz\x00") == "`xyz`"
+    assert escape_markdown("abcdef", limit=4) == "`abc…`"
     assert escape_markdown(None) == ""
-    assert escape_markdown(42) == "42"
+    assert escape_markdown(" \n ") == ""
+    assert escape_markdown(42) == "`42`"
+    assert escape_markdown("a|b", table=True) == "`a\\|b`"
 
 
 @pytest.mark.parametrize(
@@ -202,15 +230,15 @@ def test_incident_review_shows_alerts_evidence_findings_and_comments() -> None:
         counts={"processes": {"powershell.exe": 9, "cmd.exe": 3}},
     )
     body = review_markdown(incident, findings=[found], portal_url=PORTAL)
-    assert body.startswith("**Incident 42: Ransomware on ws\\-01**\n")
+    assert body.startswith("**Incident `42`: `Ransomware on ws-01`**\n")
     assert "### Alerts (1)" in body
     assert "### Evidence (3)" in body
     # Malicious first.
     evidence = body.split("### Evidence", 1)[1]
     assert evidence.index("malicious") < evidence.index("suspicious") < evidence.index("unknown")
-    assert "CONTOSO\\\\Ransomware on ws\\-01" in body
-    assert "**Process and network events on ws\\-01**: 17 rows over" in body
-    assert "most frequent processes: powershell\\.exe (9), cmd\\.exe (3)" in body
+    assert "`CONTOSO\\Ransomware on ws-01`" in body
+    assert "**`Process and network events on ws-01`**: 17 rows over" in body
+    assert "most frequent `processes`: `powershell.exe` (9), `cmd.exe` (3)" in body
     assert "### Latest comments" in body
     assert review_subject(incident) == "Incident 42 (high): Ransomware on ws-01"
 
@@ -240,11 +268,11 @@ def test_alert_review_uses_the_alert_and_its_own_evidence() -> None:
         ],
     }
     body = review_markdown(alert, portal_url="https://security.microsoft.com/alerts/da123")
-    assert body.startswith("**Alert da123: Suspicious PowerShell**")
+    assert body.startswith("**Alert `da123`: `Suspicious PowerShell`**")
     assert "### Alerts" not in body
-    assert "> Encoded command" in body
-    assert "| ip | 203\\.0\\.113\\.9 | malicious |" in body
-    assert "ws\\-01\\.contoso\\.local" in body
+    assert "> `Encoded command`" in body
+    assert "| `ip` | `203.0.113.9` | `malicious` |" in body
+    assert "`ws-01.contoso.local`" in body
     assert "No enrichment hunt ran." in body
     assert review_subject(alert) == "Alert da123 (medium): Suspicious PowerShell"
 
