@@ -1,4 +1,4 @@
-"""The subset of OData the emulator's incident listings understand: ``$filter``, ``$orderby``,
+"""The subset of OData the emulator's incident and alert listings understand: ``$filter``, ``$orderby``,
 ``$top`` and ``$skip``.
 
 ``$filter`` grammar (keywords case-insensitive; ``+`` between tokens counts as a space, because
