@@ -79,17 +79,20 @@ def list_alerts(request: Request) -> dict[str, Any]:
     return listing_body(request, RESOURCE, page, count=count)
 
 
-def _alert_or_404(request: Request, alert_id: str) -> dict[str, Any]:
-    found = state_of(request).incidents.get_alert(alert_id)
-    if found is None:
+def _found(alert: dict[str, Any] | None, alert_id: str) -> dict[str, Any]:
+    """The alert, or Graph's 404 when the store knows no such id."""
+    if alert is None:
         raise ApiError(404, "NotFound", f"Alert {alert_id} was not found.")
-    return found
+    return alert
 
 
 @router.get("/security/alerts_v2/{alert_id}")
 def get_alert(alert_id: str, request: Request) -> dict[str, Any]:
     authorize(request, Api.GRAPH, READ)
-    return {"@odata.context": context(request, f"{RESOURCE}/$entity"), **_alert_or_404(request, alert_id)}
+    return {
+        "@odata.context": context(request, f"{RESOURCE}/$entity"),
+        **_found(state_of(request).incidents.get_alert(alert_id), alert_id),
+    }
 
 
 def _changes(body: dict[str, Any]) -> dict[str, Any]:
@@ -126,9 +129,9 @@ def _changes(body: dict[str, Any]) -> dict[str, Any]:
 async def update_alert(alert_id: str, request: Request) -> dict[str, Any]:
     claims = authorize(request, Api.GRAPH, WRITE)
     changes = _changes(await json_object(request))
-    updated = state_of(request).incidents.update_alert(alert_id, changes, author=caller_name(claims))
-    if updated is None:
-        raise ApiError(404, "NotFound", f"Alert {alert_id} was not found.")
+    updated = _found(
+        state_of(request).incidents.update_alert(alert_id, changes, author=caller_name(claims)), alert_id
+    )
     return {"@odata.context": context(request, f"{RESOURCE}/$entity"), **updated}
 
 
@@ -136,9 +139,8 @@ async def update_alert(alert_id: str, request: Request) -> dict[str, Any]:
 async def add_comment(alert_id: str, request: Request) -> dict[str, Any]:
     claims = authorize(request, Api.GRAPH, WRITE)
     text = comment_text(await json_object(request))
-    updated = state_of(request).incidents.update_alert(alert_id, {}, author=caller_name(claims), comment=text)
-    if updated is None:
-        raise ApiError(404, "NotFound", f"Alert {alert_id} was not found.")
+    store = state_of(request).incidents
+    updated = _found(store.update_alert(alert_id, {}, author=caller_name(claims), comment=text), alert_id)
     return {
         "@odata.context": context(request, f"{RESOURCE}('{alert_id}')/comments"),
         "value": updated.get("comments", []),
