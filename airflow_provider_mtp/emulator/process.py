@@ -284,6 +284,12 @@ class DefenderEmulator:
         result: list[dict[str, Any]] = self._admin("POST", "incidents", list(incidents))["value"]
         return result
 
+    def put_alerts(self, *alerts: dict[str, Any]) -> list[dict[str, Any]]:
+        """Create or update alerts (``alerts_v2`` shape; a new one names its ``incidentId`` or gets a
+        new incident), stamped as the service would; returns them."""
+        result: list[dict[str, Any]] = self._admin("POST", "alerts", list(alerts))["value"]
+        return result
+
     def advance_clock(self, seconds: float) -> str:
         """Move the data clock forward; returns the new data time."""
         return str(self._admin("POST", "clock", {"advance_s": seconds})["now"])
