@@ -77,9 +77,7 @@ def admin_alerts(emulator: DefenderEmulator, *alerts: dict[str, Any]) -> request
 
 
 def put_alerts(emulator: DefenderEmulator, *alerts: dict[str, Any]) -> list[dict[str, Any]]:
-    reply = admin_alerts(emulator, *alerts)
-    assert reply.status_code == 200, reply.text
-    return list(reply.json()["value"])
+    return emulator.put_alerts(*alerts)
 
 
 def graph_error(reply: requests.Response, status: int) -> dict[str, Any]:
