@@ -48,14 +48,10 @@ def alert_summary(alert: Mapping[str, Any]) -> dict[str, Any]:
     return summary
 
 
-#: Alerts as the shared sensor and triggers see them: detection source and incident id are
-#: applied after fetching (Graph refuses to filter on them).
+#: Alerts as the shared sensor and triggers see them (kind, query, the filters applied after
+#: fetching: Graph refuses detection source and incident id; the summary, its update-time key).
 ALERTS = Resource(
-    kind="alert",
-    query_class=AlertQuery,
-    local_filters=("detection_source", "incident_id"),
-    summary=alert_summary,
-    stamp_key="lastUpdateDateTime",
+    "alert", AlertQuery, ("detection_source", "incident_id"), alert_summary, "lastUpdateDateTime"
 )
 
 #: ``error_type`` of the event fired when more alerts match than ``max_alerts``.

@@ -61,15 +61,10 @@ def incident_summary(incident: Mapping[str, Any]) -> dict[str, Any]:
     return summary
 
 
-#: Incidents as the shared sensor and triggers see them: classification and tags are applied after
-#: fetching (the legacy API cannot filter on them, Graph cannot filter on tags).
-INCIDENTS = Resource(
-    kind="incident",
-    query_class=IncidentQuery,
-    local_filters=("classification", "tags"),
-    summary=incident_summary,
-    stamp_key="last_update",
-)
+#: Incidents as the shared sensor and triggers see them (kind, query, the filters applied after
+#: fetching: the legacy API cannot filter on either, Graph not on tags; the summary, its update-time
+#: key).
+INCIDENTS = Resource("incident", IncidentQuery, ("classification", "tags"), incident_summary, "last_update")
 
 #: ``error_type`` of the event fired when more incidents match than ``max_incidents``.
 TOO_MANY = INCIDENTS.too_many

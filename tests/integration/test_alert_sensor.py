@@ -10,21 +10,27 @@ legacy back end the alerts come from the incidents that embed them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_mtp.common.ticks import timestamp_ticks
 from airflow_provider_mtp.emulator import DefenderEmulator
-from airflow_provider_mtp.enums import DetectionSource
+from airflow_provider_mtp.enums import AlertStatus, DetectionSource, Severity
+from airflow_provider_mtp.errors import MTPConfigError
+from airflow_provider_mtp.sensors.alerts import AlertSensor
 from airflow_provider_mtp.triggers.alerts import AlertTrigger
 from tests.integration import test_incident_sensor as incident_tests
 from tests.integration.test_incident_sensor import (
     STAMPS,
     T1,
     T2,
+    context_for,
     incident_window,
     load_dag,
     states,
@@ -51,18 +57,18 @@ def put_alerts(emulator: DefenderEmulator, *alerts: dict[str, Any]) -> list[dict
 
 
 @pytest.fixture
-def alert_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Records every AlertTrigger.run() that fired: its kwargs and its event."""
-    runs: list[dict[str, Any]] = []
-    original = AlertTrigger.run
+def alert_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(kwargs, event payload) of every AlertTrigger that fired (its one event is made by ``_event``)."""
+    fired: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    make_event = AlertTrigger._event
 
-    async def spy(self: AlertTrigger) -> AsyncIterator[TriggerEvent]:
-        async for event in original(self):
-            runs.append({"kwargs": self.serialize()[1], "event": event.payload})
-            yield event
+    def recording(self: AlertTrigger, *args: Any) -> TriggerEvent:
+        event = make_event(self, *args)
+        fired.append((self.serialize()[1], event.payload))
+        return event
 
-    monkeypatch.setattr(AlertTrigger, "run", spy)
-    return runs
+    monkeypatch.setattr(AlertTrigger, "_event", recording)
+    return fired
 
 
 @pytest.fixture
@@ -100,7 +106,9 @@ def expected_ids(made: dict[str, dict[str, Any]], logical_date: Any) -> list[str
 
 
 def test_adjacent_alert_windows_tile_in_every_mode_on_both_back_ends(
-    tiling_alerts: dict[str, dict[str, Any]], legacy_connection: None, alert_runs: list[dict[str, Any]]
+    tiling_alerts: dict[str, dict[str, Any]],
+    legacy_connection: None,
+    alert_runs: list[tuple[dict[str, Any], dict[str, Any]]],
 ) -> None:
     dag = load_dag("alerts_sensor_modes")
     tasks = [f"{api}_{mode}" for api in APIS for mode in MODES]
@@ -126,16 +134,11 @@ def test_adjacent_alert_windows_tile_in_every_mode_on_both_back_ends(
     # Each (id, lastUpdateDateTime) in exactly one run; together every watched update of both windows.
     keys = [(s["id"], s["lastUpdateDateTime"]) for value in results.values() for s in value]
     assert len(keys) == len(set(keys))
-    titles = {s["title"] for value in results.values() for s in value}
-    assert titles == set(STAMPS) - {"before run 1", "end of run 2"}
-    assert {s["title"] for s in results[T1]} == {
-        "run 1 first tick",
-        "run 1 middle",
-        "run 1 same instant",
-        "run 1 last microsecond",
-        "run 1 last tick",
-    }
-    assert {s["title"] for s in results[T2]} == {"on the boundary", "boundary plus a tick", "run 2 middle"}
+    run_1 = [title for title in STAMPS if title.startswith("run 1 ")]
+    assert {when: {s["title"] for s in value} for when, value in results.items()} == {
+        T1: set(run_1),
+        T2: {"on the boundary", "boundary plus a tick", "run 2 middle"},
+    }, "the boundary and a tick past it go to the later run; before run 1 and its end to none"
     by_title = {s["title"]: s for value in results.values() for s in value}
     assert by_title["run 1 last tick"]["lastUpdateDateTime"] == "2026-06-01T00:54:59.9999999Z"
     boundary = by_title["on the boundary"]
@@ -155,12 +158,125 @@ def test_adjacent_alert_windows_tile_in_every_mode_on_both_back_ends(
     } <= set(boundary)
 
     # Both deferrable tasks' triggers really ran (inline in dag.test), once per run and back end.
-    assert [run["event"]["status"] for run in alert_runs] == ["success"] * 4
-    assert {run["kwargs"]["window_start"] for run in alert_runs[:2]} == {"2026-06-01T00:00:00.0000000Z"}
-    assert set(alert_runs[0]["kwargs"]) >= {"query", "min_alerts", "max_alerts", "include_alerts"}
-    assert alert_runs[0]["event"]["alerts"] == results[T1]
+    assert [event["status"] for _, event in alert_runs] == ["success"] * 4
+    assert {kwargs["window_start"] for kwargs, _ in alert_runs[:2]} == {"2026-06-01T00:00:00.0000000Z"}
+    assert set(alert_runs[0][0]) >= {"query", "min_alerts", "max_alerts", "include_alerts"}
+    assert alert_runs[0][1]["alerts"] == results[T1]
 
     # Clearing and re-running the first run asks the same question and gets the same answer.
     again = dag.test(logical_date=T1, run_after=T1)
     assert again.run_id == first.run_id
     assert [xcom(again, task) for task in tasks] == [results[T1]] * len(tasks)
+
+
+# Direct calls: the same edges as the incident sensor, in the alert names -------------------------
+
+
+def make_sensor(**kwargs: Any) -> AlertSensor:
+    return AlertSensor(**{"task_id": "sensor", "poke_interval": 1, "detection_source": WATCHED, **kwargs})
+
+
+def defer_and_resume(sensor: AlertSensor, context: dict[str, Any]) -> Any:
+    """execute() -> TaskDeferred -> the trigger rebuilt from its JSON, run -> execute_complete()."""
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context)  # type: ignore[arg-type]
+    classpath, kwargs = deferred.value.trigger.serialize()
+    assert classpath == "airflow_provider_mtp.triggers.alerts.AlertTrigger"
+    event = asyncio.run(anext(AlertTrigger(**json.loads(json.dumps(kwargs))).run()))
+    return getattr(sensor, deferred.value.method_name)(context, event=event.payload)
+
+
+def raised_alike(expected: type[Exception], **kwargs: Any) -> str:
+    """The error a sensor with ``kwargs`` raises for the run at T1, the same poked and deferred."""
+    with pytest.raises(expected) as poked:
+        make_sensor(**kwargs).poke(context_for(T1))  # type: ignore[arg-type]
+    with pytest.raises(expected) as deferred:
+        defer_and_resume(make_sensor(deferrable=True, **kwargs), context_for(T1))
+    assert str(poked.value) == str(deferred.value)
+    return str(poked.value)
+
+
+def test_more_than_max_alerts_fails_alike_when_poked_and_deferred(
+    tiling_alerts: dict[str, dict[str, Any]],
+) -> None:
+    message = raised_alike(AirflowFailException, max_alerts=3)
+    assert message.startswith(
+        "5 alerts updated in [2026-05-31T23:55:00.0000000Z, 2026-06-01T00:55:00.0000000Z) (the run's "
+        "window shifted back by lag 0:05:00) with detection_source=automatedInvestigation match, more "
+        "than max_alerts=3. Raise max_alerts, narrow the filters, or set output_path"
+    )
+
+
+def test_output_path_writes_whole_alerts_and_returns_a_manifest(
+    tiling_alerts: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """Poked to a local path, deferred to a ``file://`` URI (listed again on the worker): one file."""
+    poked, deferred = tmp_path / "poked.jsonl", tmp_path / "deferred.jsonl"
+    manifests = [
+        make_sensor(max_alerts=1, output_path=str(poked)).poke(context_for(T1)).xcom_value,  # type: ignore[arg-type]
+        defer_and_resume(
+            make_sensor(max_alerts=1, output_path=f"file://{deferred}", deferrable=True), context_for(T1)
+        ),
+    ]
+    window = {"start": "2026-05-31T23:55:00.0000000Z", "end": "2026-06-01T00:55:00.0000000Z"}
+    assert manifests == [
+        {"path": str(poked), "rows": 5, "window": window},
+        {"path": f"file://{deferred}", "rows": 5, "window": window},
+    ]
+    assert deferred.read_text() == poked.read_text()
+    written = [json.loads(line) for line in poked.read_text().splitlines()]
+    assert [alert["id"] for alert in written] == expected_ids(tiling_alerts, T1)
+    assert all("evidence" in alert for alert in written), "the whole alert, not its summary"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["deferred.jsonl", "poked.jsonl"]
+
+
+def test_an_empty_window_names_the_window_and_the_filters(emulator: DefenderEmulator) -> None:
+    filters = {"status": AlertStatus.NEW, "severity": [Severity.HIGH, "Medium"]}
+    assert raised_alike(AirflowFailException, on_empty="fail", **filters) == (
+        "0 alert(s) updated in [2026-05-31T23:55:00.0000000Z, 2026-06-01T00:55:00.0000000Z) (the run's "
+        "window shifted back by lag 0:05:00) with status=new, severity=high|medium, "
+        "detection_source=automatedInvestigation match, fewer than min_alerts=1; the window has closed, "
+        "so this is final."
+    )
+    assert raised_alike(AirflowSkipException).startswith("0 alert(s) updated in"), "skip is the default"
+
+
+def test_arguments_are_checked_before_any_call_by_the_back_end_in_use(
+    emulator: DefenderEmulator, legacy_connection: None
+) -> None:
+    with pytest.raises(MTPConfigError, match="severity"):
+        make_sensor(severity="urgent").poke(context_for(T1))  # type: ignore[arg-type]
+    with pytest.raises(MTPConfigError, match="has no window"):
+        make_sensor(deferrable=True).execute({"logical_date": T1})  # type: ignore[arg-type]
+    # The legacy API cannot apply a raw filter to alerts: refused in poke and before deferring.
+    raw = "serviceSource eq 'microsoftDefenderForEndpoint'"
+    assert "odata_filter" in raised_alike(MTPConfigError, odata_filter=raw, mtp_conn_id="mtp_legacy")
+    assert emulator.stats()["requests"] == {}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"on_empty": "ignore"}, "on_empty must be one of skip, fail, succeed"),
+        ({"min_alerts": 0}, "min_alerts must be a whole number of at least 1"),
+        ({"max_alerts": True}, "max_alerts must be a whole number"),
+        ({"max_alerts": 2, "min_alerts": 3}, r"max_alerts \(2\) is below min_alerts \(3\)"),
+        ({"lag": -1}, "lag must not be negative"),
+    ],
+)
+def test_bad_alert_sensor_arguments_fail_at_parse_time(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_sensor(**kwargs)
+
+
+def test_every_filter_is_templated_and_kept_under_its_name() -> None:
+    sensor = make_sensor(service_source="{{ params.source }}", incident_id=42, min_alerts=2)
+    assert {"service_source", "detection_source", "determination", "incident_id", "odata_filter"} <= set(
+        sensor.template_fields
+    )
+    assert (sensor.service_source, sensor.incident_id, sensor.min_alerts, sensor.max_alerts) == (
+        "{{ params.source }}",
+        42,
+        2,
+        200,
+    )
