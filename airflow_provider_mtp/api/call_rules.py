@@ -101,6 +101,13 @@ log = logging.getLogger(__name__)
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
 
 
+#: What a 404 adds about ids, by the kind of path.
+_ID_HINTS = {
+    "incidents": "incident ids are the same number on both APIs",
+    "alerts": "alert ids look like da638501234567890123_393341063 and are the same on both APIs",
+}
+
+
 @dataclass(kw_only=True)
 class PendingCall:
     """One request being made, through its retries: the request, where it goes, whether its token
@@ -390,7 +397,7 @@ class CallRules:
         if status == 404:
             return MTPNotFoundError(
                 f"{where}: not found ({detail.label} {detail.quoted}). Check the id: it must exist in "
-                "this tenant; incident ids are the same number on both APIs.",
+                f"this tenant; {_ID_HINTS['alerts' if '/alerts' in call.log_path else 'incidents']}.",
                 **detail.kwargs(),
             )
         if status == 400 and call.hunting:

@@ -196,9 +196,12 @@ def test_an_unknown_alert_is_not_found_on_both_apis(
 ) -> None:
     by_api = hooks(emulator, monkeypatch, make_hook)
     incident_id = next(iter(by_api["graph"].list_alerts()))["incidentId"]
-    for hook in by_api.values():
-        with pytest.raises(MTPNotFoundError):
-            hook.get_alert("da000000000000000000_0", incident_id=incident_id)
+    with pytest.raises(MTPNotFoundError, match="alert ids look like da638501234567890123_393341063"):
+        by_api["graph"].get_alert("da000000000000000000_0")
+    with pytest.raises(
+        MTPNotFoundError, match=f"Incident {incident_id} holds no alert 'da000000000000000000_0'"
+    ):
+        by_api["legacy"].get_alert("da000000000000000000_0", incident_id=incident_id)
 
 
 def test_connection_without_alert_permissions_succeeds_and_names_them(
