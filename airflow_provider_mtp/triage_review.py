@@ -36,6 +36,7 @@ __all__ = [
     "LEAVE_FOR_LATER",
     "Decision",
     "HuntFindings",
+    "break_templates",
     "decision_changes",
     "escape_markdown",
     "review_markdown",
@@ -103,9 +104,22 @@ MAX_COMMENTS = 3
 # What a code span cannot neutralise is handled apart: its own backtick fence (a longer one), a
 # table cell's pipe (escaped, which GFM reads inside code in a table) and Jinja's delimiters.
 _BACKTICKS = re.compile(r"`+")
+# Words of ASCII letters and digits (with spaces and inner hyphens) are Markdown nothing can turn
+# into markup or a link: they are shown as plain text (severities, statuses, most titles).
+_PLAIN_WORDS = re.compile(r"[A-Za-z0-9]+(?:[ -][A-Za-z0-9]+)*")
 _JINJA_OPENERS = re.compile(r"\{(?=[{%#])")
 _SPACES = re.compile(r"\s+")
 _BREAKS = "\t\n\r\f\v\u2028\u2029\x85"
+
+
+def break_templates(text: str) -> str:
+    """``text`` with Jinja's ``{{``, ``{%`` and ``{#`` broken by a zero-width space.
+
+    For tenant text that reaches a template field through XCom: Airflow renders a mapped
+    operator's templated values that came from XCom (``expand_kwargs``), so a title or file name
+    holding ``{{ ... }}`` would otherwise run as a template in the worker.
+    """
+    return _JINJA_OPENERS.sub("{\u200b", text)
 
 
 def _one_line(value: Any, limit: int) -> str:
@@ -122,9 +136,10 @@ def _one_line(value: Any, limit: int) -> str:
 
 
 def escape_markdown(value: Any, limit: int = TEXT_LIMIT, *, table: bool = False) -> str:
-    """Untrusted text as an inert Markdown inline code span, on one line, cut to ``limit``.
+    """Untrusted text as inert Markdown, on one line, cut to ``limit``: plain words, else an inline code span.
 
-    The span shows the text as it is (monospace), and nothing in it is Markdown: not a link, an
+    Plain ASCII words (letters and digits, spaces, inner hyphens) stay as they are. Anything else
+    becomes an inline code span, which shows the text as it is (monospace), and nothing in it is Markdown: not a link, an
     image, HTML, emphasis or a bare URL or e-mail address that would be linked. Line breaks and
     tabs become spaces; Unicode control and format characters (bidirectional overrides, zero-width
     characters) are dropped, so what the analyst reads is what is there. Jinja's ``{{``, ``{%``
@@ -137,9 +152,9 @@ def escape_markdown(value: Any, limit: int = TEXT_LIMIT, *, table: bool = False)
         pipe, also inside code, in a table; elsewhere the backslash would show).
     """
     text = _one_line(value, limit)
-    if not text:
-        return ""
-    text = _JINJA_OPENERS.sub("{\u200b", text)
+    if not text or _PLAIN_WORDS.fullmatch(text):
+        return text
+    text = break_templates(text)
     if table:
         text = text.replace("|", "\\|")
     fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)
@@ -180,10 +195,17 @@ def _is_incident(resource: Mapping[str, Any]) -> bool:
 
 
 def review_subject(resource: Mapping[str, Any]) -> str:
-    """The review's one-line subject: ``Incident 42 (high): <title>`` or ``Alert da63... (medium): <title>``."""
+    """The review's one-line subject: ``Incident 42 (high): <title>`` or ``Alert da63... (medium): <title>``.
+
+    Plain text (the UI shows the subject as text), on one line, with Jinja's ``{{``, ``{%`` and
+    ``{#`` broken by a zero-width space: ``subject`` is a template field of ``HITLOperator``, and a
+    mapped one's value from XCom was rendered too (a title holding ``{{ 7 * 7 }}`` showed as ``49``
+    in the browser test before this), which would let a tenant's title read Airflow's templates.
+    """
     kind = "Incident" if _is_incident(resource) else "Alert"
     title = resource.get("displayName") if kind == "Incident" else resource.get("title")
-    return f"{kind} {_one_line(resource.get('id'), 60)} ({_one_line(resource.get('severity'), 20)}): {_one_line(title, 150)}"
+    subject = f"{kind} {_one_line(resource.get('id'), 60)} ({_one_line(resource.get('severity'), 20)}): {_one_line(title, 150)}"
+    return break_templates(subject)
 
 
 def _cell(value: Any, limit: int = TEXT_LIMIT, *, table: bool = False) -> str:
@@ -270,7 +292,7 @@ def _evidence_rows(alerts: Iterable[Mapping[str, Any]]) -> list[list[str]]:
                 ]
             )
     # What Defender judged malicious first, then suspicious, then the rest (a stable sort).
-    order = {"`malicious`": 0, "`suspicious`": 1}
+    order = {"malicious": 0, "suspicious": 1}
     return sorted(rows, key=lambda row: order.get(row[2], 2))
 
 
@@ -289,7 +311,7 @@ def _findings_lines(findings: Sequence[HuntFindings]) -> list[str]:
     for found in findings:
         where = f" Rows in {escape_markdown(found.location, 300)}." if found.location else ""
         span = f" over {escape_markdown(found.window, 100)}" if found.window else ""
-        lines.append(f"- **{escape_markdown(found.title)}**: {int(found.rows)} rows{span}.{where}")
+        lines.append(f"- **{escape_markdown(found.title)}**: rows: {int(found.rows)}{span}.{where}")
         for column, values in found.counts.items():
             top = sorted(values.items(), key=lambda item: (-item[1], str(item[0])))[:5]
             shown = ", ".join(f"{escape_markdown(value, 80)} ({int(count)})" for value, count in top)

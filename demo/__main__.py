@@ -12,7 +12,9 @@ Steps (Airflow's own output goes to ``airflow-home/demo.log``; this prints a sho
    * ``mtp_scheduled_enrichment`` hunts that hour's process events into ``demo-output/``;
    * ``mtp_incident_triage``: two endpoint incidents are first stamped as updated 20 minutes
      before the data time (``POST /_emulator/incidents``) so the hour has work at any time of day;
-     its deferrable sensor's trigger runs inline under ``dags test``;
+     its deferrable sensor's trigger runs inline under ``dags test``; its human-in-the-loop reviews
+     wait there until :class:`demo.analyst.Analyst` answers each with :data:`REVIEW_CHOICE`,
+     through the endpoint the UI's form calls, on the demo's metadata database;
    * ``mtp_adhoc_hunt`` with a conf, as its trigger form would send it;
    * ``mtp_incident_events``: ``dags test`` makes manual runs, which carry no asset events, so the
      demo runs that DAG's own ``IncidentEventTrigger`` here, updates an incident as an analyst
@@ -62,6 +64,10 @@ POOL = ("mtp_hunting", "3", "Defender XDR hunting quota: 45 hunts a minute per t
 TRIAGE_TAG = "airflow-triaged"
 #: Start of the marker UpdateIncidentOperator appends to the comments the triage DAG posts.
 COMMENT_MARKER = "[airflow:mtp_incident_triage/update_incident/"
+#: What the demo's analyst picks in every triage review (a label of triage_review.DECISIONS).
+REVIEW_CHOICE = "True positive: malware"
+#: The classification and determination that label sets.
+REVIEW_VALUES = ("truePositive", "malware")
 #: The longest one Airflow command may take.
 STEP_TIMEOUT_S = 300.0
 #: How long to wait for the incident event trigger's first event.
@@ -311,7 +317,7 @@ def enrichment(airflow: Airflow, paths: Paths, data_time: datetime) -> dict[str,
 
 
 def _check_triaged(hook: MTPHook, reported: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """What the emulator says the triage changed: tags, comments, classifications."""
+    """What the emulator says the triage changed: tags, comments, the analyst's classifications."""
     counts = {"tagged": 0, "commented": 0, "classified": 0}
     for item in reported:
         incident = hook.get_incident(item["id"], include_alerts=False)
@@ -319,19 +325,27 @@ def _check_triaged(hook: MTPHook, reported: Sequence[Mapping[str, Any]]) -> dict
         counts["commented"] += any(
             COMMENT_MARKER in str(comment.get("comment")) for comment in incident.get("comments") or ()
         )
-        counts["classified"] += incident.get("classification") == "truePositive" == item["classification"]
+        counts["classified"] += (
+            (incident.get("classification"), incident.get("determination"))
+            == REVIEW_VALUES
+            == (item["classification"], item.get("determination"))
+        )
     return counts
 
 
 def triage(
     airflow: Airflow, paths: Paths, data_time: datetime, emulator: DefenderEmulator, sink: WebhookSink
 ) -> dict[str, Any]:
-    """Touch two incidents in the hour, run the triage DAG, check the webhook and the tenant."""
+    """Touch two incidents in the hour, run the triage DAG and answer its reviews, check the webhook and the tenant."""
     from airflow_provider_mtp.hooks.mtp import MTPHook
+    from demo.analyst import Analyst
 
     hook = MTPHook(mtp_conn_id="mtp_default")
     touched = touch_incidents(hook, emulator, data_time - timedelta(minutes=20))
-    airflow.run("dags", "test", "mtp_incident_triage", data_time.isoformat(), what="mtp_incident_triage")
+    with Analyst("mtp_incident_triage", lambda review: REVIEW_CHOICE) as analyst:
+        airflow.run("dags", "test", "mtp_incident_triage", data_time.isoformat(), what="mtp_incident_triage")
+    _require(not analyst.errors, f"answering the triage reviews failed: {analyst.errors}")
+    _require(analyst.answers, "mtp_incident_triage asked for no review")
     messages = [message for message in sink.received if isinstance(message, dict) and "incidents" in message]
     _require(messages, "mtp_incident_triage posted nothing to the webhook (was its sensor skipped?)")
     reported = messages[-1]["incidents"]
@@ -352,6 +366,11 @@ def triage(
         "webhook_messages": len(messages),
         "webhook_text": messages[-1].get("text", ""),
         "first": reported[0],
+        "reviews": {
+            "answered": len(analyst.answers),
+            "choice": REVIEW_CHOICE,
+            "subjects": [item.review.subject for item in analyst.answers],
+        },
     }
 
 
@@ -457,8 +476,9 @@ def report(paths: Paths, summary: Mapping[str, Any]) -> list[str]:
         f"     {hunt['file']} and {Path(hunt['per_device']).name}",
         f"2. mtp_incident_triage: {triaged['incidents']} incidents triaged ({len(triaged['touched'])} of them "
         f"updated by the demo), {triaged['timeline_rows']} timeline events in {triaged['timelines']} mapped hunts",
-        f"     {triaged['commented']} commented, {triaged['tagged']} tagged {TRIAGE_TAG!r}, "
-        f"{triaged['classified']} classified truePositive (read back from the emulator)",
+        f"     {triaged['commented']} commented, {triaged['tagged']} tagged {TRIAGE_TAG!r}; "
+        f"{triaged['reviews']['answered']} analyst reviews (HITL) answered {triaged['reviews']['choice']!r}",
+        f"     -> {triaged['classified']} classified {'/'.join(REVIEW_VALUES)} (read back from the emulator)",
         f"     webhook got {triaged['webhook_messages']} summary: {triaged['webhook_text']}",
         f"     timelines in {triaged['folder']}/",
         f"3. mtp_adhoc_hunt: {adhoc_['query']} on {adhoc_['device_name']} over {adhoc_['lookback_hours']} h: "

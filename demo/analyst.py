@@ -15,6 +15,7 @@ Needs this process's Airflow configuration to name the run's metadata database (
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -95,9 +96,14 @@ def answer(review: Review, option: str, *, user: str = "demo-analyst") -> dict[s
 
     :return: the endpoint's reply (``chosen_options``, ``responded_by_user``, ``responded_at``...).
     """
-    from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
-    from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
     from airflow.utils.session import create_session
+
+    with warnings.catch_warnings():
+        # The api-server's modules import Starlette's test client, which warns (a UserWarning)
+        # about its httpx: a line on the demo's screen that says nothing about the demo.
+        warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette\.testclient`")
+        from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
+        from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
 
     with create_session() as session:
         reply = update_hitl_detail(

@@ -1,4 +1,4 @@
-"""Hourly incident triage: wait for updated incidents, hunt each device's timeline, tag, comment, classify, notify.
+"""Hourly incident triage: wait for updated incidents, hunt each device's timeline, tag, comment, ask an analyst, notify.
 
 What it does
     1. ``wait_for_incidents`` (a deferrable ``IncidentSensor``) lists the active, high-severity
@@ -10,12 +10,20 @@ What it does
     3. ``device_timeline`` (``RunHuntingQueryOperator``, one mapped task per incident) hunts that
        device's process and network events over that span into one JSON Lines file per incident.
        The device name reaches KQL only as the bound parameter ``device``, never pasted into it.
-    4. ``decide`` is the triage policy (replace it with yours): a tag, a comment with the timeline's
-       size and path, and ``truePositive`` only for a still-unclassified incident whose evidence
-       Defender itself judged malicious, so an analyst's classification is never overwritten.
+    4. ``decide`` is the automatic part of the policy (replace it with yours): a tag and a comment
+       with the timeline's size and path, and the evidence Defender itself judged malicious.
     5. ``update_incident`` (``UpdateIncidentOperator``, mapped) applies it. A retried task does not
        post its comment twice.
-    6. ``notify_webhook`` (the http provider's ``HttpOperator``) posts a JSON summary, with a
+    6. ``review`` (the standard provider's ``HITLOperator``, one per incident) asks an analyst in the
+       Airflow UI (Browse -> Required Actions, or the task's "Required Actions" tab): a Markdown
+       summary (the incident, its alerts and evidence, what the timeline hunt found, a portal link;
+       tenant text escaped) and a choice of classification and determination, or "Leave for
+       later". Nobody answering within ``REVIEW_TIMEOUT`` is "Leave for later".
+    7. ``apply_review`` (``UpdateIncidentOperator``, mapped over the answers that chose something)
+       sets exactly the chosen classification and determination, with a comment naming who chose.
+       "Leave for later" changes nothing. A retry sends the same values (they come from the
+       recorded answer) and does not post its comment twice.
+    8. ``notify_webhook`` (the http provider's ``HttpOperator``) posts a JSON summary, with a
        Slack-style ``text`` line, to the ``mtp_webhook`` connection.
 
 Why it is written this way
@@ -27,6 +35,10 @@ Why it is written this way
     * Writes (PATCH, comments) happen in worker tasks, never in a trigger.
     * Hunting tasks share the tenant's quota (45 hunts a minute per tenant, across all workers)
       through the pool ``mtp_hunting``; ``max_incidents`` bounds how many hunts one run may start.
+    * A person decides the classification; the DAG only prepares the decision. The pieces
+      (summary, choices, answer -> update) are :mod:`airflow_provider_mtp.triage_review`, shared
+      with the alert example. Tags and the comment go on before the review, so a later run (up to
+      ``max_active_runs`` run at once while analysts take their time) skips an incident under review.
     * The triage itself updates incidents. An event-driven DAG watching the same incidents
       (``mtp_incident_events``) sees those updates too; it only logs them, so nothing loops.
 
@@ -48,16 +60,29 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.http.operators.http import HttpOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, Variable, task
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import DAG, CronDataIntervalTimetable, ObjectStoragePath, Variable, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_mtp.operators.hunting import RunHuntingQueryOperator
 from airflow_provider_mtp.operators.incidents import UpdateIncidentOperator
 from airflow_provider_mtp.sensors.incidents import IncidentSensor
+from airflow_provider_mtp.triage_review import (
+    LEAVE_FOR_LATER,
+    HuntFindings,
+    break_templates,
+    decision_changes,
+    review_markdown,
+    review_options,
+    review_subject,
+    review_updates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +94,10 @@ LOOKBACK = timedelta(hours=1)
 #: How far before the first and after the last alert activity the timeline reaches.
 TIMELINE_PADDING = timedelta(hours=1)
 DEFAULT_OUTPUT_ROOT = "file:///tmp/mtp-output"
+#: How long an analyst has to answer a review; then it is "Leave for later" (nothing changes).
+REVIEW_TIMEOUT = timedelta(hours=2)
+#: Timeline rows read for the review's "most frequent" lines.
+TIMELINE_SAMPLE_ROWS = 50_000
 
 # `device` is bound by the operator as a typed string literal placed before the query; the window
 # (WindowStart/WindowEnd) is the alerts' activity span. Row by row, so safe to split.
@@ -136,6 +165,19 @@ def _malicious_evidence(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
     return sorted(names)
 
 
+def _timeline_counts(path: str) -> dict[str, dict[str, int]]:
+    """The timeline's most frequent processes and remote ends, for the analyst's summary."""
+    counts: dict[str, Counter[str]] = {"processes": Counter(), "remote addresses": Counter()}
+    with ObjectStoragePath(path).open("r") as lines:
+        for _, line in zip(range(TIMELINE_SAMPLE_ROWS), lines, strict=False):
+            row = json.loads(line)
+            if row.get("Kind") == "process" and row.get("FileName"):
+                counts["processes"][str(row["FileName"])] += 1
+            elif row.get("Kind") == "network" and (row.get("RemoteUrl") or row.get("RemoteIP")):
+                counts["remote addresses"][str(row.get("RemoteUrl") or row["RemoteIP"])] += 1
+    return {column: dict(values.most_common(5)) for column, values in counts.items()}
+
+
 def _timeline_kwargs(target: Mapping[str, Any]) -> dict[str, Any]:
     """One mapped hunt's arguments: the device is a bound parameter, the span its window."""
     return {
@@ -153,7 +195,9 @@ with DAG(
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
-    max_active_runs=1,
+    # Runs wait up to REVIEW_TIMEOUT for their analysts: later hours must not wait behind them
+    # (with catchup=False a waiting hour would be skipped, not run later).
+    max_active_runs=4,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
     tags=["mtp", "defender", "example"],
 ) as dag:
@@ -223,7 +267,7 @@ with DAG(
 
     @task
     def decide(targets: list[dict[str, Any]], timelines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The triage policy: what each incident gets. Replace it with your own rules."""
+        """The automatic part of the triage policy: a tag and a comment. Replace it with your own rules."""
         updates = []
         # [:] reads every mapped result in one call.
         for target, timeline in zip(targets, timelines[:], strict=True):
@@ -234,15 +278,15 @@ with DAG(
             )
             if target["malicious"]:
                 comment += f" Evidence Defender judged malicious: {', '.join(target['malicious'])}."
-            update: dict[str, Any] = {
-                "incident_id": target["incident_id"],
-                "tags": [TRIAGE_TAG],
-                "comment": comment,
-            }
-            # Defender's own verdict, and only where no analyst has classified the incident yet.
-            if target["malicious"] and target["classification"] in (None, "unknown"):
-                update["classification"] = "truePositive"
-            updates.append(update)
+            # The comment holds tenant text (device and file names) and is a template field that
+            # Airflow renders, values from XCom included: no template may survive in it.
+            updates.append(
+                {
+                    "incident_id": target["incident_id"],
+                    "tags": [TRIAGE_TAG],
+                    "comment": break_templates(comment),
+                }
+            )
         return updates
 
     decisions = decide(targets, timelines.output)
@@ -252,15 +296,69 @@ with DAG(
     ).expand_kwargs(decisions)
 
     @task
+    def review_requests(
+        targets: list[dict[str, Any]], timelines: Sequence[dict[str, Any]]
+    ) -> list[dict[str, str]]:
+        """What each analyst reads: the incident as it is now (tagged, commented), the timeline's highlights."""
+        from airflow_provider_mtp.hooks.mtp import MTPHook
+        from airflow_provider_mtp.links import incident_portal_url
+
+        hook = MTPHook(mtp_conn_id=MTP_CONN_ID)
+        requests = []
+        for target, timeline in zip(targets, timelines[:], strict=True):
+            incident = hook.get_incident(target["incident_id"], include_alerts=True)
+            found = HuntFindings(
+                title=f"Process and network events on {target['device']}",
+                rows=timeline["rows"],
+                window=f"{target['start']} to {target['end']}",
+                location=timeline["path"],
+                counts=_timeline_counts(timeline["path"]),
+            )
+            body = review_markdown(
+                incident,
+                findings=[found],
+                portal_url=incident_portal_url(hook.settings, target["incident_id"]),
+            )
+            requests.append({"subject": review_subject(incident), "body": body})
+        return requests
+
+    requests = review_requests(targets, timelines.output)
+    updated >> requests
+
+    # One review per incident, answered in the UI; its result (XCom) holds the chosen option.
+    reviews = HITLOperator.partial(
+        task_id="review",
+        options=review_options(),
+        defaults=[LEAVE_FOR_LATER],
+        response_timeout=REVIEW_TIMEOUT,
+    ).expand_kwargs(requests)
+
+    @task
+    def answers(targets: list[dict[str, Any]], reviews: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The analysts' choices as updates; "Leave for later" (or no answer in time) gives none."""
+        return review_updates([target["incident_id"] for target in targets], reviews[:])
+
+    chosen = answers(targets, reviews.output)
+
+    applied = UpdateIncidentOperator.partial(task_id="apply_review", mtp_conn_id=MTP_CONN_ID).expand_kwargs(
+        chosen
+    )
+
+    # After the chosen changes are applied; none chosen (every review left for later) is fine too.
+    @task(trigger_rule="none_failed")
     def webhook_message(
         targets: list[dict[str, Any]],
         timelines: Sequence[dict[str, Any]],
         decisions: list[dict[str, Any]],
         updated: Sequence[dict[str, Any]],
+        reviews: Sequence[dict[str, Any]],
         data_interval_start: datetime | None = None,
         data_interval_end: datetime | None = None,
     ) -> str:
         """A JSON summary with a Slack-style ``text`` line, for the webhook."""
+        if not targets:
+            raise AirflowSkipException("no incident was triaged: nothing to report")
+        answered = [decision_changes(review) or {} for review in reviews[:]]
         incidents = [
             {
                 "id": target["incident_id"],
@@ -270,26 +368,28 @@ with DAG(
                 "device": target["device"],
                 "timeline_rows": timeline["rows"],
                 "timeline_path": timeline["path"],
-                "classification": decision.get("classification") or target["classification"],
+                "classification": answer.get("classification") or target["classification"],
+                "determination": answer.get("determination"),
                 "tags_added": decision["tags"],
                 "portal_url": target["portal_url"],
             }
-            for target, timeline, decision, incident in zip(
-                targets, timelines[:], decisions, updated[:], strict=True
+            for target, timeline, decision, incident, answer in zip(
+                targets, timelines[:], decisions, updated[:], answered, strict=True
             )
         ]
         rows = sum(item["timeline_rows"] for item in incidents)
-        classified = sum(1 for decision in decisions if "classification" in decision)
+        classified = sum(1 for answer in answered if answer)
         end = data_interval_end or datetime.now(UTC)  # no interval: the sensor's lookback
         hour = f"{data_interval_start or end - LOOKBACK:%Y-%m-%d %H:%M}-{end:%H:%M} UTC"
         text = (
             f"Defender XDR triage, {hour}: {len(incidents)} incident(s) tagged and commented, "
-            f"{classified} classified true positive, {rows} timeline events."
+            f"{classified} classified by an analyst, {rows} timeline events."
         )
         log.info("%s", text)
         return json.dumps({"text": text, "incidents": incidents})
 
-    message = webhook_message(targets, timelines.output, decisions, updated.output)
+    message = webhook_message(targets, timelines.output, decisions, updated.output, reviews.output)
+    applied >> message
 
     HttpOperator(
         task_id="notify_webhook",

@@ -321,6 +321,57 @@ class AirflowStack:
         )
         return entry["value"]
 
+    # Human-in-the-loop reviews, through the REST endpoints the UI's Required Actions use ----------
+
+    def waiting_reviews(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The run's HITL requests nobody has answered yet (``GET .../hitlDetails``)."""
+        found: list[dict[str, Any]] = self.api(
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/hitlDetails",
+            params={"response_received": "false", "limit": 100},
+        )["hitl_details"]
+        return found
+
+    def answer_review(self, review: dict[str, Any], option: str) -> dict[str, Any]:
+        """Answer one HITL request as the UI's form does (``PATCH .../hitlDetails``)."""
+        ti = review["task_instance"]
+        reply: dict[str, Any] = self.api(
+            "PATCH",
+            f"/api/v2/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
+            f"{ti['map_index']}/hitlDetails",
+            json={"chosen_options": [option], "params_input": {}},
+        )
+        return reply
+
+    def wait_run_answering(
+        self, dag_id: str, run_id: str, option: str, *, timeout: float
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Wait for the run to succeed, answering every review it asks with ``option`` meanwhile.
+
+        :return: the run, and the reviews answered (as listed before the answer).
+        """
+        answered: list[dict[str, Any]] = []
+        last: dict[str, Any] = {}
+
+        def finished() -> dict[str, Any] | None:
+            self.check_alive()
+            for review in self.waiting_reviews(dag_id, run_id):
+                if review["task_instance"]["state"] == "awaiting_input":
+                    self.answer_review(review, option)
+                    answered.append(review)
+            last.update(self.run(dag_id, run_id))
+            if last["state"] == "failed":
+                raise StackError(f"{dag_id} run {run_id} failed:\n{self.describe_run(dag_id, run_id)}")
+            return dict(last) if last["state"] == "success" else None
+
+        run = wait_for(
+            finished,
+            timeout=timeout,
+            what=f"{dag_id} run {run_id} to succeed, its reviews answered {option!r}",
+            explain=lambda: f"last state: {last.get('state')}\n{self.describe_run(dag_id, run_id)}",
+        )
+        return run, answered
+
     # The emulator's Graph API (what a Defender tenant shows) ---------------------------------------
 
     def graph(self, method: str, path: str, **kwargs: Any) -> Any:

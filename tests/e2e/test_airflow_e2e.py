@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from airflow_provider_mtp.triage_review import LEAVE_FOR_LATER
 from tests.e2e.harness import DAGS_FOLDER, AirflowStack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -214,7 +215,9 @@ def test_incident_triage_defers_to_the_triggerer_and_updates_incidents(
     stack: AirflowStack, started: Started, triage_policy: TriagePolicy
 ) -> None:
     run_id = started.runs[TRIAGE]["dag_run_id"]
-    stack.wait_run(TRIAGE, run_id, timeout=TRIAGE_TIMEOUT_S)
+    # The run asks an analyst per incident (HITL); answered here through the REST API the UI's
+    # form calls, "Leave for later" (test_browser.py answers a review in the UI itself).
+    _, reviews = stack.wait_run_answering(TRIAGE, run_id, LEAVE_FOR_LATER, timeout=TRIAGE_TIMEOUT_S)
 
     # The sensor deferred on the worker, and its IncidentTrigger ran in the triggerer process,
     # which writes a trigger's log next to the task's (attempt=N.log.trigger.<trigger id>.log).
@@ -241,6 +244,11 @@ def test_incident_triage_defers_to_the_triggerer_and_updates_incidents(
     assert {r["path"] for r in stack.webhook.received} == {urlparse(stack.webhook.url).path}
     # Every incident the run triaged got the tag and one comment marked with this run.
     triaged = {item["id"] for item in summary["incidents"]}
+    # ... and one review, whose subject names it; left for later, nobody classified it.
+    assert len(reviews) == len(triaged), reviews
+    assert {review["subject"].split(" ")[1] for review in reviews} == triaged
+    assert "classified by an analyst" in summary["text"]
+    assert summary["text"].count(" 0 classified by an analyst") == 1, summary["text"]
     for incident_id in triaged:
         incident = stack.graph("GET", f"incidents/{incident_id}")
         assert triage_policy.tag in incident["customTags"], incident

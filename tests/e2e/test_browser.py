@@ -13,12 +13,14 @@ server (:data:`PORTLESS_TEST_FIX`) and presses Test again. On a fixed Airflow th
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from airflow_provider_mtp.get_provider_info import CONN_FIELDS, get_provider_info
-from tests.e2e.harness import ADMIN_PASSWORD, ADMIN_USER, ARTIFACTS, AirflowStack, tail, wait_for
+from airflow_provider_mtp.triage_review import LEAVE_FOR_LATER
+from tests.e2e.harness import ADMIN_PASSWORD, ADMIN_USER, ARTIFACTS, DAGS_FOLDER, AirflowStack, tail, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -412,3 +415,162 @@ def wait_for_text(driver: WebDriver, text: str) -> None:
         return text.lower() in d.find_element(By.TAG_NAME, "body").text.lower()
 
     wait(driver).until(present)
+
+
+# The triage DAG's analyst review (human-in-the-loop) ----------------------------------------------
+
+TRIAGE = "mtp_incident_triage"
+#: What the analyst picks in the form (a label of triage_review.DECISIONS), and what it sets.
+REVIEW_CHOICE = "True positive: compromised account"
+REVIEW_VALUES = ("truePositive", "compromisedAccount")
+#: The triage run: a sensor, a hunt, the review, the update (typical: 40-90 s here).
+REVIEW_RUN_TIMEOUT_S = 300.0
+#: The staged incident's title, as a hostile tenant could write it: HTML, a link, bare URL and
+#: e-mail address, a template. The review must show it as text and link none of it.
+HOSTILE_TITLE = (
+    "Mimikatz <img src=x onerror=alert(1)> [reset your password](https://evil.example/) "
+    "www.evil.example admin@evil.example {{ 7 * 7 }}"
+)
+
+
+def _triage_module() -> Any:
+    spec = importlib.util.spec_from_file_location("browser_mtp_incident_triage", DAGS_FOLDER / f"{TRIAGE}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _graph_time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def _stage_review(stack: AirflowStack) -> tuple[str, tuple[datetime, datetime]]:
+    """An endpoint incident alone in a one-minute data interval of its own; the incident and the interval.
+
+    The minute is a quiet one (no incident the sensor wants was updated in it) of the hour *before*
+    the tenant's last hour, which is the hourly run's (the scheduler's, or test_airflow_e2e.py's):
+    so the run reviews exactly this incident, whatever else runs on the stack.
+    """
+    module = _triage_module()
+    sensor = module.dag.get_task("wait_for_incidents")
+    statuses = {sensor.status} if isinstance(sensor.status, str) else set(sensor.status)
+    severities = {sensor.severity} if isinstance(sensor.severity, str) else set(sensor.severity)
+    incidents = stack.incidents({"$expand": "alerts", "$top": "50"})
+    wanted = [item for item in incidents if item["status"] in statuses and item["severity"] in severities]
+    updates = [datetime.fromisoformat(item["lastUpdateDateTime"].replace("Z", "+00:00")) for item in wanted]
+    hour_start, hour_end = (when - timedelta(hours=1) for when in stack.last_data_hour())
+    candidates = [
+        item
+        for item in wanted
+        if module.TRIAGE_TAG not in (item.get("customTags") or ())
+        and any(
+            str(evidence.get("@odata.type", "")).endswith("deviceEvidence")
+            for alert in item.get("alerts") or ()
+            for evidence in alert.get("evidence") or ()
+        )
+    ]
+    assert candidates, "the seeded tenant has no untriaged incident on a device that the triage sensor wants"
+    # A minute of the hour in which nothing the sensor wants was updated, a minute clear each side.
+    for minute in range(5, 55):
+        stamp = hour_start + timedelta(minutes=minute, seconds=30)
+        if all(abs(update - stamp) > timedelta(minutes=2) for update in updates):
+            break
+    else:
+        pytest.fail(f"no quiet minute in {hour_start}-{hour_end}: {sorted(updates)}")
+    chosen = candidates[0]
+    stack.emulator.put_incidents(
+        {"id": chosen["id"], "lastUpdateDateTime": _graph_time(stamp), "displayName": HOSTILE_TITLE}
+    )
+    # The sensor reads [start - lag, end - lag): the interval is shifted forward by the lag.
+    start = stamp - timedelta(seconds=30) + sensor.lag
+    return str(chosen["id"]), (start, start + timedelta(minutes=1))
+
+
+def test_analyst_classifies_an_incident_in_the_review_form(ui: WebDriver, stack: AirflowStack) -> None:
+    incident_id, interval = _stage_review(stack)
+    run_id = f"browser_review__{uuid.uuid4().hex[:8]}"
+    stack.trigger(TRIAGE, logical_date=interval[0], data_interval=interval, run_id=run_id)
+    if stack.api("GET", f"/api/v2/dags/{TRIAGE}")["is_paused"]:
+        # Run alone (test_airflow_e2e.py did not make the hourly run): unpausing would start the
+        # scheduler's run of the last hour, hunts and reviews nobody answers. A failed run for that
+        # hour stands in for it.
+        hourly = stack.trigger_interval(TRIAGE, stack.last_data_hour())
+        stack.api("PATCH", f"/api/v2/dags/{TRIAGE}/dagRuns/{hourly['dag_run_id']}", json={"state": "failed"})
+        stack.unpause(TRIAGE)
+
+    def review_waiting() -> dict[str, Any] | None:
+        stack.check_alive()
+        if stack.run(TRIAGE, run_id)["state"] in ("success", "failed"):
+            raise AssertionError(f"the run ended without a review:\n{stack.describe_run(TRIAGE, run_id)}")
+        waiting = [
+            r
+            for r in stack.waiting_reviews(TRIAGE, run_id)
+            if r["task_instance"]["state"] == "awaiting_input"
+        ]
+        return waiting[0] if waiting else None
+
+    review = wait_for(
+        review_waiting,
+        timeout=REVIEW_RUN_TIMEOUT_S,
+        what=f"{TRIAGE} run {run_id} to wait for its analyst review",
+        explain=lambda: stack.describe_run(TRIAGE, run_id),
+    )
+    assert review["subject"].startswith(f"Incident {incident_id} ("), review["subject"]
+    map_index = review["task_instance"]["map_index"]
+
+    portal = f"https://security.microsoft.com/incidents/{incident_id}?tid={stack.emulator.tenant_id}"
+    with evidence_on_failure(ui, "review"):
+        # Where the task's "Required Action" tab (and the Required Actions list) lead.
+        ui.get(
+            f"{stack.base_url}/dags/{TRIAGE}/runs/{run_id}/tasks/review/mapped/{map_index}/required_actions"
+        )
+        visible(ui, By.XPATH, "//button[normalize-space()='Respond']")
+        wait_for_text(ui, "What the hunts found")
+        # The hostile title is shown as text; nothing in the body links anywhere but the portal.
+        wait_for_text(ui, "[reset your password](https://evil.example/) www.evil.example admin@evil.example")
+        links = {
+            str(a.get_attribute("href"))
+            for a in ui.find_elements(
+                By.XPATH, "//a[starts-with(@href, 'http') or starts-with(@href, 'mailto')]"
+            )
+        }
+        assert links == {portal}, links
+        assert not ui.find_elements(By.XPATH, "//img[@src='x']")
+        assert ui.find_element(By.NAME, "element_chosen_options").get_attribute("value") == LEAVE_FOR_LATER
+        choose(ui, combobox_of(ui, "element_chosen_options"), REVIEW_CHOICE)
+        assert ui.find_element(By.NAME, "element_chosen_options").get_attribute("value") == REVIEW_CHOICE
+        clickable(ui, By.XPATH, "//button[normalize-space()='Respond']")
+        snap(ui, "08-review-form")
+        click(ui, By.XPATH, "//button[normalize-space()='Respond']")
+        answer_toast = visible(
+            ui,
+            By.XPATH,
+            "//*[@data-scope='toast' and @data-part='title' and "
+            "(normalize-space()='review response successful' or normalize-space()='Response failed')]",
+        )
+        assert answer_toast.text == "review response successful", answer_toast.text
+
+    run = stack.wait_run(TRIAGE, run_id, timeout=REVIEW_RUN_TIMEOUT_S)
+    assert run["state"] == "success"
+    answered = stack.api(
+        "GET", f"/api/v2/dags/{TRIAGE}/dagRuns/{run_id}/taskInstances/review/{map_index}/hitlDetails"
+    )
+    assert answered["chosen_options"] == [REVIEW_CHOICE]
+    assert answered["responded_by_user"]["name"] == ADMIN_USER
+
+    # What Defender shows now: the chosen classification and determination, and who chose.
+    incident = stack.graph("GET", f"incidents/{incident_id}")
+    assert (incident["classification"], incident["determination"]) == REVIEW_VALUES
+    chosen_by = [c["comment"] for c in incident["comments"] if c["comment"].startswith("Airflow review:")]
+    assert len(chosen_by) == 1, incident["comments"]
+    assert chosen_by[0].startswith(f"Airflow review: {REVIEW_CHOICE}, chosen by {ADMIN_USER}. [airflow:"), (
+        chosen_by
+    )
+
+    with evidence_on_failure(ui, "review-answered"):
+        ui.refresh()
+        wait_for_text(ui, "Response received at")
+        wait_for_text(ui, REVIEW_CHOICE)
+        snap(ui, "09-review-answered")

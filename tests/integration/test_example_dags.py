@@ -151,6 +151,8 @@ def test_demo_runs_every_pipeline(tmp_path: Path) -> None:
     assert triage["timeline_rows"] > 0
     assert triage["commented"] == triage["tagged"] == triage["incidents"] == triage["timelines"]
     assert triage["classified"] > 0
+    # Every triaged incident got a review (HITL), answered by the demo's analyst, applied as chosen.
+    assert triage["reviews"]["answered"] == triage["classified"] == triage["incidents"]
     assert triage["webhook_messages"] == 1
     assert adhoc["rows"] > 0
     assert adhoc["columns"] == 7

@@ -26,6 +26,7 @@ from airflow_provider_mtp.triage_review import (
     LEAVE_FOR_LATER,
     Decision,
     HuntFindings,
+    break_templates,
     decision_changes,
     escape_markdown,
     review_markdown,
@@ -190,12 +191,16 @@ def test_table_cells_keep_their_pipes() -> None:
 
 
 def test_line_breaks_control_characters_and_length() -> None:
-    assert escape_markdown("a\nb\r\nc\td\u2028e") == "`a b c d e`"
-    assert escape_markdown("x\u202ey\u200bz\x00") == "`xyz`"
+    assert escape_markdown("a\nb\r\nc\td\u2028e") == "a b c d e"
+    assert escape_markdown("x\u202ey\u200bz\x00") == "xyz"
     assert escape_markdown("abcdef", limit=4) == "`abc…`"
     assert escape_markdown(None) == ""
     assert escape_markdown(" \n ") == ""
-    assert escape_markdown(42) == "`42`"
+    assert escape_markdown(42) == "42"
+    # Plain words stay plain; an underscore, a dot or an at sign make a code span.
+    assert escape_markdown("Mimikatz credential theft-tool 2") == "Mimikatz credential theft-tool 2"
+    assert escape_markdown("_em_") == "`_em_`"
+    assert escape_markdown("www.evil.example") == "`www.evil.example`"
     assert escape_markdown("a|b", table=True) == "`a\\|b`"
 
 
@@ -230,17 +235,20 @@ def test_incident_review_shows_alerts_evidence_findings_and_comments() -> None:
         counts={"processes": {"powershell.exe": 9, "cmd.exe": 3}},
     )
     body = review_markdown(incident, findings=[found], portal_url=PORTAL)
-    assert body.startswith("**Incident `42`: `Ransomware on ws-01`**\n")
+    assert body.startswith("**Incident 42: Ransomware on ws-01**\n")
     assert "### Alerts (1)" in body
     assert "### Evidence (3)" in body
     # Malicious first.
     evidence = body.split("### Evidence", 1)[1]
     assert evidence.index("malicious") < evidence.index("suspicious") < evidence.index("unknown")
     assert "`CONTOSO\\Ransomware on ws-01`" in body
-    assert "**`Process and network events on ws-01`**: 17 rows over" in body
-    assert "most frequent `processes`: `powershell.exe` (9), `cmd.exe` (3)" in body
+    assert "**Process and network events on ws-01**: rows: 17 over" in body
+    assert "most frequent processes: `powershell.exe` (9), `cmd.exe` (3)" in body
     assert "### Latest comments" in body
     assert review_subject(incident) == "Incident 42 (high): Ransomware on ws-01"
+    # The subject is a template field that Airflow renders, also on resume: no template survives.
+    hostile = review_subject({"id": "1", "severity": "high", "displayName": "a {{ 7 * 7 }} {% x %}\n{# c #}"})
+    assert hostile == "Incident 1 (high): a {\u200b{ 7 * 7 }} {\u200b% x %} {\u200b# c #}"
 
 
 def test_alert_review_uses_the_alert_and_its_own_evidence() -> None:
@@ -268,10 +276,10 @@ def test_alert_review_uses_the_alert_and_its_own_evidence() -> None:
         ],
     }
     body = review_markdown(alert, portal_url="https://security.microsoft.com/alerts/da123")
-    assert body.startswith("**Alert `da123`: `Suspicious PowerShell`**")
+    assert body.startswith("**Alert da123: Suspicious PowerShell**")
     assert "### Alerts" not in body
-    assert "> `Encoded command`" in body
-    assert "| `ip` | `203.0.113.9` | `malicious` |" in body
+    assert "> Encoded command" in body
+    assert "| ip | `203.0.113.9` | malicious |" in body
     assert "`ws-01.contoso.local`" in body
     assert "No enrichment hunt ran." in body
     assert review_subject(alert) == "Alert da123 (medium): Suspicious PowerShell"
@@ -355,3 +363,9 @@ def test_updates_only_for_the_reviews_that_chose() -> None:
     }
     with pytest.raises(MTPConfigError, match="map order"):
         review_updates(["1"], results)
+
+
+def test_break_templates_leaves_no_jinja_delimiter() -> None:
+    assert break_templates("a {{ x }} {%- y %} {# z #} {{{ w }}} {x}") == (
+        "a {\u200b{ x }} {\u200b%- y %} {\u200b# z #} {\u200b{\u200b{ w }}} {x}"
+    )
