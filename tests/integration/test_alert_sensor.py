@@ -2,7 +2,8 @@
 
 The same clock and stamps as ``test_incident_sensor.py`` (shared from it, not copied): hourly runs
 at T1 and T2 with the default 5-minute lag, so the run at T matches alerts last updated in
-[T - 1h - 5m, T - 5m); alerts are put through the emulator's ``/_emulator/alerts`` route with
+[T - 1h - 5m, T - 5m); alerts are put through the emulator's ``/_emulator/alerts`` route
+(``DefenderEmulator.put_alerts``) with
 explicit ``lastUpdateDateTime`` values on both sides of the boundary between the runs, exactly on
 it and one tick (100 ns) past it, in June 2026 (closed windows, before every seeded alert). On the
 legacy back end the alerts come from the incidents that embed them.
@@ -48,14 +49,6 @@ MODES = ("poke", "reschedule", "deferrable")
 WATCHED = DetectionSource.AUTOMATED_INVESTIGATION
 
 
-def put_alerts(emulator: DefenderEmulator, *alerts: dict[str, Any]) -> list[dict[str, Any]]:
-    """Create or update alerts through the emulator's admin route (each new one in its own incident)."""
-    reply = emulator.session.post(f"{emulator.url}/_emulator/alerts", json=list(alerts), timeout=60)
-    reply.raise_for_status()
-    made: list[dict[str, Any]] = reply.json()["value"]
-    return made
-
-
 @pytest.fixture
 def alert_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(kwargs, event payload) of every AlertTrigger that fired (its one event is made by ``_event``)."""
@@ -74,8 +67,7 @@ def alert_runs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], di
 @pytest.fixture
 def tiling_alerts(emulator: DefenderEmulator) -> dict[str, dict[str, Any]]:
     """An alert from the watched detector at every stamp, and a decoy from another one; by title."""
-    made = put_alerts(
-        emulator,
+    made = emulator.put_alerts(
         *(
             {
                 "title": name,

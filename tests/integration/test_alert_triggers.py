@@ -23,7 +23,6 @@ from airflow_provider_mtp.enums import Severity
 from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
 from airflow_provider_mtp.triggers.alerts import AlertEventTrigger, AlertTrigger
 from tests.integration import test_incident_triggers as incident_tests
-from tests.integration.test_alert_sensor import put_alerts
 from tests.integration.test_incident_triggers import END, START, until
 
 #: The incident trigger tests' fixture, shared: a reset emulator as ``mtp_default``.
@@ -111,8 +110,7 @@ def first_events(*triggers: AlertTrigger) -> list[dict[str, Any]]:
 def test_alert_trigger_fires_one_event_with_alert_summaries(
     emulator: DefenderEmulator, alert_calls: dict[str, int]
 ) -> None:
-    made = put_alerts(
-        emulator,
+    made = emulator.put_alerts(
         *(
             {"title": title, "severity": severity, "lastUpdateDateTime": stamp}
             for title, severity, stamp in (
@@ -136,7 +134,7 @@ def test_alert_trigger_fires_one_event_with_alert_summaries(
 
 
 def test_alert_trigger_errors_are_events(emulator: DefenderEmulator) -> None:
-    put_alerts(emulator, *({"lastUpdateDateTime": f"2026-06-01T00:{m:02d}:00Z"} for m in range(1, 4)))
+    emulator.put_alerts(*({"lastUpdateDateTime": f"2026-06-01T00:{m:02d}:00Z"} for m in range(1, 4)))
     too_many = asyncio.run(anext(alert_trigger(max_alerts=2).run()))
     assert too_many.payload["status"] == "error"
     assert too_many.payload["error_type"] == "TooManyAlerts"
@@ -163,7 +161,7 @@ def test_alert_trigger_errors_are_events(emulator: DefenderEmulator) -> None:
 
 
 def test_200_alert_triggers_in_one_loop_ask_entra_for_one_token(emulator: DefenderEmulator) -> None:
-    put_alerts(emulator, {"title": "shared", "lastUpdateDateTime": "2026-06-01T00:30:00Z"})
+    emulator.put_alerts({"title": "shared", "lastUpdateDateTime": "2026-06-01T00:30:00Z"})
     payloads = first_events(*(alert_trigger() for _ in range(200)))
     assert len(payloads) == 200
     assert {(p["status"], p["alerts"][0]["title"]) for p in payloads} == {("success", "shared")}
@@ -191,7 +189,7 @@ def test_alert_event_trigger_serialises_one_query_and_hashes_stably() -> None:
 def put_now(emulator: DefenderEmulator, *alerts: dict[str, Any]) -> list[dict[str, Any]]:
     """Put alerts stamped by the emulator's clock, set to this moment (after the trigger started)."""
     emulator.set_clock(datetime.now(UTC).isoformat())
-    return put_alerts(emulator, *alerts)
+    return emulator.put_alerts(*alerts)
 
 
 async def watching(trigger: AlertEventTrigger, script: Callable[[list[dict[str, Any]]], Awaitable[T]]) -> T:
