@@ -20,6 +20,10 @@ Steps (Airflow's own output goes to ``airflow-home/demo.log``; this prints a sho
      demo runs that DAG's own ``IncidentEventTrigger`` here, updates an incident as an analyst
      would, takes the trigger's first event and hands it to the DAG through its ``replay`` param.
      Under a real scheduler and triggerer the same event arrives as an asset event instead.
+   * ``mtp_alert_enrichment``: three new alerts on devices (one a detector alert the DAG's
+     ``KNOWN_BENIGN`` table closes) are first stamped as updated 20 minutes before the data time
+     (``POST /_emulator/alerts``); the analyst answers its reviews as for the triage
+     (:mod:`demo.alert_enrichment`).
 
 4. Read the results back (files, the webhook sink, the emulator), print them and write
    ``demo-output/summary.json``.
@@ -51,6 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_mtp.emulator import DefenderEmulator
+from demo import alert_enrichment as alert_step
 
 if TYPE_CHECKING:
     from airflow.triggers.base import TriggerEvent
@@ -399,6 +404,30 @@ def incident_events(
     return {"event": event, "handled": len(handled), "folder": paths.show(seen)}
 
 
+def alert_enrichment(
+    airflow: Airflow, paths: Paths, data_time: datetime, emulator: DefenderEmulator
+) -> dict[str, Any]:
+    """Touch three alerts in the hour, run the alert enrichment and answer its reviews, read the tenant back."""
+    from airflow_provider_mtp.hooks.mtp import MTPHook
+    from demo.analyst import Analyst
+
+    hook = MTPHook(mtp_conn_id="mtp_default")
+    touched = alert_step.touch_alerts(hook, emulator, data_time - timedelta(minutes=20))
+    _require(touched, "the emulator has no new alert on a device that KNOWN_BENIGN closes")
+    with Analyst(alert_step.DAG_ID, lambda review: REVIEW_CHOICE) as analyst:
+        airflow.run("dags", "test", alert_step.DAG_ID, data_time.isoformat(), what=alert_step.DAG_ID)
+    _require(not analyst.errors, f"answering the alert reviews failed: {analyst.errors}")
+    folder = paths.output / "alert-enrichment"
+    figures = alert_step.read_back(
+        hook, since=alert_step.since(data_time), folder=folder, review_values=REVIEW_VALUES
+    )
+    _require(
+        figures["hunted"] == figures["commented"] >= len(touched) and figures["benign"] >= 1,
+        f"the emulator shows {figures} after {alert_step.DAG_ID} (touched {touched})",
+    )
+    return {**figures, "touched": touched, "reviews": len(analyst.answers), "folder": paths.show(folder)}
+
+
 # --------------------------------------------------------------------------------------------------
 # The whole run
 # --------------------------------------------------------------------------------------------------
@@ -459,6 +488,7 @@ def _pipelines(
     summary["triage"] = triage(airflow, paths, data_time, emulator, sink)
     summary["adhoc"] = adhoc(airflow, paths, summary["triage"]["first"]["device"])
     summary["events"] = incident_events(airflow, paths, emulator, summary["triage"]["first"]["id"])
+    summary["alerts"] = alert_enrichment(airflow, paths, data_time, emulator)
     summary["seconds"] = round(time.monotonic() - began)
     (paths.output / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
@@ -486,6 +516,7 @@ def report(paths: Paths, summary: Mapping[str, Any]) -> list[str]:
         f"     {adhoc_['file']}",
         f"4. mtp_incident_events: IncidentEventTrigger fired for incident {event['id']} ({event['status']}) "
         f"-> {events['handled']} update handled (markers in {events['folder']}/)",
+        alert_step.report_line(summary["alerts"]),
         f"Done in {summary['seconds']} s; figures in {paths.show(paths.output / 'summary.json')}",
     ]
 

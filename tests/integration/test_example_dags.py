@@ -20,7 +20,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "example_dags"
-EXPECTED = {"mtp_scheduled_enrichment", "mtp_incident_triage", "mtp_adhoc_hunt", "mtp_incident_events"}
+EXPECTED = {
+    "mtp_scheduled_enrichment",
+    "mtp_incident_triage",
+    "mtp_adhoc_hunt",
+    "mtp_incident_events",
+    "mtp_alert_enrichment",
+}
 HUNTING_POOL = "mtp_hunting"
 
 
@@ -64,7 +70,7 @@ def test_scheduled_dags_have_real_data_intervals(dagbag: Any) -> None:
     kinds = {dag_id: type(dag.timetable).__name__ for dag_id, dag in dagbag.dags.items()}
     assert kinds["mtp_adhoc_hunt"] == "NullTimetable"
     assert kinds["mtp_incident_events"] == "AssetTriggeredTimetable"
-    for dag_id in ("mtp_scheduled_enrichment", "mtp_incident_triage"):
+    for dag_id in ("mtp_scheduled_enrichment", "mtp_incident_triage", "mtp_alert_enrichment"):
         timetable = dagbag.dags[dag_id].timetable
         assert isinstance(timetable, CronDataIntervalTimetable | DeltaDataIntervalTimetable)
         # What the scheduler makes of it: a manual run at 16:30 covers the last full hour.
@@ -115,6 +121,17 @@ def test_triage_passes_the_device_as_a_parameter(dagbag: Any) -> None:
     assert timeline.partial_kwargs["split_on_limit"] is True
 
 
+def test_alert_enrichment_passes_the_device_as_a_parameter(dagbag: Any) -> None:
+    dag = dagbag.dags["mtp_alert_enrichment"]
+    query = dag.get_task("device_activity").partial_kwargs["query"]
+    assert "{{" not in query
+    assert "WindowStart" in query
+    assert "DeviceName =~ device" in query
+    sensor = dag.get_task("wait_for_alerts")
+    assert sensor.deferrable is True
+    assert (sensor.status, sensor.severity) == ("new", ["high", "medium"])
+
+
 def test_event_dag_is_started_by_the_incident_event_trigger(dagbag: Any) -> None:
     from airflow.sdk import Asset
 
@@ -158,6 +175,13 @@ def test_demo_runs_every_pipeline(tmp_path: Path) -> None:
     assert adhoc["columns"] == 7
     assert events["handled"] == 1
     assert events["event"]["id"] == triage["first"]["id"]
+    # The alert enrichment, read back from the emulator: every hunted alert commented once, the
+    # known-benign one(s) closed, the rest reviewed and classified as the demo's analyst chose.
+    alerts = summary["alerts"]
+    assert alerts["hunted"] == alerts["commented"] >= len(alerts["touched"]) == 3
+    assert alerts["benign"] >= 1
+    assert alerts["analyst"] == alerts["reviews"] == alerts["hunted"] - alerts["benign"] > 0
+    assert len(list((tmp_path / alerts["folder"]).rglob("*.jsonl"))) == alerts["hunted"]
     for key in (hunt["file"], hunt["per_device"], adhoc["file"]):
         assert (tmp_path / key).is_file(), key
     assert len(list((tmp_path / triage["folder"]).rglob("*.jsonl"))) == triage["incidents"]
