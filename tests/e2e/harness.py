@@ -14,6 +14,7 @@ what it waited for and shows the tail of the process logs that explain it.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -71,6 +72,16 @@ T = TypeVar("T")
 
 class StackError(AssertionError):
     """A bounded wait ran out or a process died; the message carries the relevant log tails."""
+
+
+def load_example(dag_id: str) -> Any:
+    """The example DAG file ``example_dags/<dag_id>.py`` as a module (its constants and ``dag``)."""
+    spec = importlib.util.spec_from_file_location(f"e2e_{dag_id}", DAGS_FOLDER / f"{dag_id}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:

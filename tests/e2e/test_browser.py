@@ -13,7 +13,6 @@ server (:data:`PORTLESS_TEST_FIX`) and presses Test again. On a fixed Airflow th
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -42,7 +41,15 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from airflow_provider_mtp.get_provider_info import CONN_FIELDS, get_provider_info
 from airflow_provider_mtp.triage_review import LEAVE_FOR_LATER
-from tests.e2e.harness import ADMIN_PASSWORD, ADMIN_USER, ARTIFACTS, DAGS_FOLDER, AirflowStack, tail, wait_for
+from tests.e2e.harness import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    ARTIFACTS,
+    AirflowStack,
+    load_example,
+    tail,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -433,15 +440,6 @@ HOSTILE_TITLE = (
 )
 
 
-def _triage_module() -> Any:
-    spec = importlib.util.spec_from_file_location("browser_mtp_incident_triage", DAGS_FOLDER / f"{TRIAGE}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _graph_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
@@ -453,7 +451,7 @@ def _stage_review(stack: AirflowStack) -> tuple[str, tuple[datetime, datetime]]:
     the tenant's last hour, which is the hourly run's (the scheduler's, or test_airflow_e2e.py's):
     so the run reviews exactly this incident, whatever else runs on the stack.
     """
-    module = _triage_module()
+    module = load_example(TRIAGE)
     sensor = module.dag.get_task("wait_for_incidents")
     statuses = {sensor.status} if isinstance(sensor.status, str) else set(sensor.status)
     severities = {sensor.severity} if isinstance(sensor.severity, str) else set(sensor.severity)
