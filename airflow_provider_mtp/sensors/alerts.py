@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow_provider_mtp.alert_rules import ALERTS
 from airflow_provider_mtp.api.alert_query import ALERT_FILTERS
-from airflow_provider_mtp.sensors.listing import WINDOW_FIELDS, ListingSensor
+from airflow_provider_mtp.sensors.listing import ListingSensor
 from airflow_provider_mtp.triggers.alerts import AlertTrigger
 
 __all__ = ["AlertSensor"]
@@ -79,7 +79,6 @@ class AlertSensor(ListingSensor):
 
     resource = ALERTS
     trigger_class = AlertTrigger
-    template_fields: Sequence[str] = (*WINDOW_FIELDS, *ALERT_FILTERS, "output_path", "mtp_conn_id")
     ui_color = "#d13438"
 
     min_alerts: int
@@ -101,15 +100,6 @@ class AlertSensor(ListingSensor):
         max_alerts: int = 200,
         **kwargs: Any,
     ) -> None:
-        filters = {
-            "status": status,
-            "severity": severity,
-            "service_source": service_source,
-            "detection_source": detection_source,
-            "classification": classification,
-            "determination": determination,
-            "assigned_to": assigned_to,
-            "incident_id": incident_id,
-            "odata_filter": odata_filter,
-        }
+        given = locals()  # the filter arguments, named once: by the query's list of its filters
+        filters = {name: given[name] for name in ALERT_FILTERS}
         super().__init__(filters=filters, minimum=min_alerts, maximum=max_alerts, **kwargs)

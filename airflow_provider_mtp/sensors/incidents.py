@@ -24,7 +24,7 @@ from typing import Any
 
 from airflow_provider_mtp.api.incident_query import FILTERS
 from airflow_provider_mtp.incident_rules import INCIDENTS
-from airflow_provider_mtp.sensors.listing import WINDOW_FIELDS, ListingSensor
+from airflow_provider_mtp.sensors.listing import ListingSensor
 from airflow_provider_mtp.triggers.incidents import IncidentTrigger
 
 __all__ = ["IncidentSensor"]
@@ -105,7 +105,6 @@ class IncidentSensor(ListingSensor):
 
     resource = INCIDENTS
     trigger_class = IncidentTrigger
-    template_fields: Sequence[str] = (*WINDOW_FIELDS, *FILTERS, "output_path", "mtp_conn_id")
 
     min_incidents: int
     max_incidents: int
@@ -123,14 +122,8 @@ class IncidentSensor(ListingSensor):
         max_incidents: int = 200,
         **kwargs: Any,
     ) -> None:
-        filters = {
-            "status": status,
-            "severity": severity,
-            "assigned_to": assigned_to,
-            "classification": classification,
-            "tags": tags,
-            "odata_filter": odata_filter,
-        }
+        given = locals()  # the filter arguments, named once: by the query's list of its filters
+        filters = {name: given[name] for name in FILTERS}
         super().__init__(filters=filters, minimum=min_incidents, maximum=max_incidents, **kwargs)
 
     def _now(self) -> datetime:

@@ -100,6 +100,18 @@ class ListingSensor(BaseSensorOperator):
     trigger_class: ClassVar[type[WindowTrigger]]
     ui_color = "#0078d4"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        resource = cls.__dict__.get("resource")
+        if resource is not None and "template_fields" not in cls.__dict__:
+            # Templated: the window, every filter of the resource's query, the output, the connection.
+            cls.template_fields = (
+                *WINDOW_FIELDS,
+                *resource.query_class.FILTER_FIELDS,
+                "output_path",
+                "mtp_conn_id",
+            )
+
     def __init__(
         self,
         *,

@@ -9,8 +9,6 @@ legacy back end, alerts come from the incidents' embedded alerts.
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow_provider_mtp.alert_rules import ALERTS
 from airflow_provider_mtp.triggers.listing import UpdateEventTrigger, WindowTrigger
 
@@ -36,22 +34,12 @@ class AlertTrigger(WindowTrigger):
     :param min_alerts: matches needed to succeed.
     :param max_alerts: matches allowed; ``None`` for no bound.
     :param include_alerts: put the summaries in the event (``False`` when the sensor writes a file).
-    :param kwargs: ``window_start``, ``window_end``, ``lag_seconds``, ``mtp_conn_id``, ``api``,
-        ``query``, ``poke_interval``, ``on_empty``, as
-        :class:`~airflow_provider_mtp.triggers.listing.WindowTrigger` takes them.
+    The other keyword arguments (``window_start``, ``window_end``, ``lag_seconds``,
+    ``mtp_conn_id``, ``api``, ``query``, ``poke_interval``, ``on_empty``) are
+    :class:`~airflow_provider_mtp.triggers.listing.WindowTrigger`'s.
     """
 
     resource = ALERTS
-
-    def __init__(
-        self,
-        *,
-        min_alerts: int = 1,
-        max_alerts: int | None = 200,
-        include_alerts: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(minimum=min_alerts, maximum=max_alerts, include=include_alerts, **kwargs)
 
 
 class AlertEventTrigger(UpdateEventTrigger):

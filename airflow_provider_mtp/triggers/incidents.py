@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from airflow_provider_mtp.incident_rules import INCIDENTS
 from airflow_provider_mtp.triggers.listing import UpdateEventTrigger, WindowTrigger, error_event
@@ -77,16 +76,6 @@ class IncidentTrigger(_ThisModuleClock, WindowTrigger):
     """
 
     resource = INCIDENTS
-
-    def __init__(
-        self,
-        *,
-        min_incidents: int = 1,
-        max_incidents: int | None = 200,
-        include_incidents: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(minimum=min_incidents, maximum=max_incidents, include=include_incidents, **kwargs)
 
     @property
     def incident_window(self) -> Window:

@@ -163,12 +163,12 @@ class WindowTrigger(_Polling, BaseTrigger):
     :param api: ``graph`` or ``legacy`` to override the connection's back end.
     :param query: which records: the query's ``to_json()`` (the window sets its ``updated_*``
         bounds).
-    :param minimum: matches needed to succeed.
-    :param maximum: matches allowed; ``None`` for no bound.
-    :param include: put the summaries in the event.
     :param poke_interval: seconds between polls.
     :param on_empty: the sensor's choice for a closed window with too few matches (in messages).
-    :param filters: the query's fields as keywords, folded into ``query``.
+    :param filters: ``min_<kind>s`` (matches needed to succeed, default 1), ``max_<kind>s``
+        (matches allowed, default 200; ``None`` for no bound), ``include_<kind>s`` (put the
+        summaries in the event, default true), and the query's fields as keywords, folded into
+        ``query``.
     """
 
     #: The resource listed; set by each subclass.
@@ -183,23 +183,23 @@ class WindowTrigger(_Polling, BaseTrigger):
         mtp_conn_id: str = "mtp_default",
         api: str | None = None,
         query: Mapping[str, Any] | ListingQuery | None = None,
-        minimum: int = 1,
-        maximum: int | None = 200,
-        include: bool = True,
         poke_interval: float = 60.0,
         on_empty: str = "skip",
         **filters: Any,
     ) -> None:
         super().__init__()
+        # The resource's own names (min_incidents, max_alerts, include_alerts, ...) come with the
+        # filters; what is left are the query's fields.
+        resource = self.resource
+        self.minimum: int = filters.pop(resource.min_name, 1)
+        self.maximum: int | None = filters.pop(resource.max_name, 200)
+        self.include: bool = filters.pop(f"include_{resource.plural}", True)
         self.window_start = window_start
         self.window_end = window_end
         self.lag_seconds = lag_seconds
         self.mtp_conn_id = mtp_conn_id
         self.api = api
-        self.query = query_json(self.resource.query_class, query, filters, trigger=type(self).__name__)
-        self.minimum = minimum
-        self.maximum = maximum
-        self.include = include
+        self.query = query_json(resource.query_class, query, filters, trigger=type(self).__name__)
         self.poke_interval = poke_interval
         self.on_empty = on_empty
 
