@@ -348,7 +348,7 @@ def test_an_answer_the_review_did_not_offer_fails(chosen: list[str]) -> None:
 
 
 def test_updates_only_for_the_reviews_that_chose() -> None:
-    results = [
+    results: list[dict[str, Any]] = [
         {"chosen_options": [DECISIONS[0].label], "responded_by_user": {"id": "a", "name": "a"}},
         {"chosen_options": [LEAVE_FOR_LATER]},
         {"chosen_options": [DECISIONS[6].label]},
