@@ -53,7 +53,13 @@ INCIDENT_POLL_S = 5
 #: Where the webhook sink listens, as the triage DAG's ``mtp_webhook`` connection names it.
 WEBHOOK_PATH = "/hooks/mtp-triage"
 #: The example DAGs the stack must have parsed before a test may start.
-EXAMPLE_DAG_IDS = ("mtp_scheduled_enrichment", "mtp_incident_triage", "mtp_adhoc_hunt", "mtp_incident_events")
+EXAMPLE_DAG_IDS = (
+    "mtp_scheduled_enrichment",
+    "mtp_incident_triage",
+    "mtp_adhoc_hunt",
+    "mtp_incident_events",
+    "mtp_alert_enrichment",
+)
 
 #: The tenant behind ``mtp_default``: a week of history, a few incidents an hour near its "now".
 EMULATOR_OPTIONS: dict[str, Any] = {"seed": 7, "incidents": 20, "days": 7}

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from airflow_provider_mtp.evidence import evidence_of
 from airflow_provider_mtp.triage_review import LEAVE_FOR_LATER
 from tests.e2e.harness import DAGS_FOLDER, AirflowStack, wait_for
 
@@ -29,9 +30,15 @@ ENRICHMENT = "mtp_scheduled_enrichment"
 TRIAGE = "mtp_incident_triage"
 ADHOC = "mtp_adhoc_hunt"
 EVENTS = "mtp_incident_events"
+ALERTS = "mtp_alert_enrichment"
 
 #: The triage DAG's file: the test reads the sensor's filters and the tag from it, not a copy.
 TRIAGE_FILE = DAGS_FOLDER / "mtp_incident_triage.py"
+#: The alert enrichment DAG's file: the test reads its KNOWN_BENIGN rule and comment prefix from it.
+ALERTS_FILE = DAGS_FOLDER / "mtp_alert_enrichment.py"
+#: What the alert run's analyst picks (a label of triage_review.DECISIONS), and what it sets.
+ALERT_CHOICE = "True positive: malware"
+ALERT_CHOICE_VALUES = ("truePositive", "malware")
 #: A device the seeded tenant has events for, and the form values of the ad-hoc run.
 ADHOC_CONF = {
     "query": "device_process_events",
@@ -56,6 +63,8 @@ class Started:
     triage_incident: str
     #: The incident created after the watcher started, for the event-driven run.
     event_incident: dict[str, Any]
+    #: The alerts made in the alert run's window: ``{"benign": id, "review": id}``.
+    alerts: dict[str, str]
 
 
 def _instant(text: str) -> datetime:
@@ -98,13 +107,19 @@ def _names(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-@pytest.fixture(scope="module")
-def triage_policy() -> TriagePolicy:
-    spec = importlib.util.spec_from_file_location("e2e_mtp_incident_triage", TRIAGE_FILE)
+def _example(path: Path) -> Any:
+    """An example DAG file's module, loaded from the file itself."""
+    spec = importlib.util.spec_from_file_location(f"e2e_{path.stem}", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def triage_policy() -> TriagePolicy:
+    module = _example(TRIAGE_FILE)
     sensor = module.dag.get_task("wait_for_incidents")
     return TriagePolicy(
         statuses=_names(sensor.status),
@@ -145,6 +160,48 @@ def _stage_triage_incident(stack: AirflowStack, policy: TriagePolicy) -> str:
     return str(chosen)
 
 
+@pytest.fixture(scope="module")
+def alert_example() -> Any:
+    """The alert enrichment DAG's module (its sensor, ``KNOWN_BENIGN`` and ``COMMENT_PREFIX``)."""
+    return _example(ALERTS_FILE)
+
+
+def _stage_alerts(stack: AirflowStack, example: Any) -> dict[str, str]:
+    """Give the alert run's window two new alerts on devices: one its KNOWN_BENIGN table closes, one to review.
+
+    Made from seeded alerts (title, detector, evidence, activity) as medium-severity alerts in new
+    incidents, updated just before the window's end: medium, so the triage run (high incidents)
+    does not see their incidents.
+    """
+    sensor = example.dag.get_task("wait_for_alerts")
+    stamp = stack.last_data_hour()[1] - sensor.lag - timedelta(minutes=1)
+    on_devices = [
+        alert
+        for alert in stack.graph("GET", "alerts_v2", params={"$top": "1000"})["value"]
+        if evidence_of(alert).device_names and _instant(alert["createdDateTime"]) < stamp
+    ]
+    benign = next((alert for alert in on_devices if example.known_benign(alert)), None)
+    other = next((alert for alert in on_devices if not example.known_benign(alert)), None)
+    assert benign is not None, "the seeded tenant has no alert on a device that KNOWN_BENIGN closes"
+    assert other is not None, "the seeded tenant has no other alert on a device"
+    copied = ("title", "description", "category", "serviceSource", "detectionSource", "evidence")
+    made = stack.emulator.put_alerts(
+        *(
+            {
+                **{name: seed[name] for name in copied},
+                "firstActivityDateTime": seed["firstActivityDateTime"],
+                "lastActivityDateTime": seed["lastActivityDateTime"],
+                "createdDateTime": seed["createdDateTime"],
+                "severity": "medium",
+                "status": "new",
+                "lastUpdateDateTime": _graph_time(stamp),
+            }
+            for seed in (benign, other)
+        )
+    )
+    return {"benign": made[0]["id"], "review": made[1]["id"]}
+
+
 def _put_event_incident(stack: AirflowStack) -> dict[str, Any]:
     """Wait for the AssetWatcher's trigger to run in the triggerer, then create an incident it watches."""
     triggerer_log = stack.log_path("triggerer")
@@ -173,21 +230,27 @@ def _put_event_incident(stack: AirflowStack) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def started(stack: AirflowStack, triage_policy: TriagePolicy) -> Started:
+def started(stack: AirflowStack, triage_policy: TriagePolicy, alert_example: Any) -> Started:
     """Every example DAG started once, their runs overlapping."""
     # First: the watcher's trigger is registered only when the dag-processor parses the DAG unpaused.
     stack.unpause(EVENTS)
     triage_incident = _stage_triage_incident(stack, triage_policy)
+    alerts = _stage_alerts(stack, alert_example)
     runs: dict[str, dict[str, Any]] = {}
     # Hourly DAGs: the last full hour, triggered while paused, then unpaused (see
     # AirflowStack.trigger_interval): the scheduler takes it as its run for that hour.
-    for dag_id in (TRIAGE, ENRICHMENT):
+    for dag_id in (TRIAGE, ENRICHMENT, ALERTS):
         runs[dag_id] = stack.trigger_interval(dag_id, stack.last_data_hour())
         stack.unpause(dag_id)
     # The ad-hoc DAG (schedule=None), as the trigger form posts it: unpause, then the run with conf.
     stack.unpause(ADHOC)
     runs[ADHOC] = stack.trigger(ADHOC, logical_date=datetime.now(UTC), conf=ADHOC_CONF)
-    return Started(runs=runs, triage_incident=triage_incident, event_incident=_put_event_incident(stack))
+    return Started(
+        runs=runs,
+        triage_incident=triage_incident,
+        event_incident=_put_event_incident(stack),
+        alerts=alerts,
+    )
 
 
 def test_scheduled_enrichment_hunts_its_data_interval(stack: AirflowStack, started: Started) -> None:
@@ -264,6 +327,44 @@ def test_incident_triage_defers_to_the_triggerer_and_updates_incidents(
         assert item["timeline_rows"] == len(timeline.read_text().splitlines())
     # The seeded devices have events around their alerts: the mapped hunts found some.
     assert sum(item["timeline_rows"] for item in summary["incidents"]) > 0, summary
+
+
+def test_alert_enrichment_comments_closes_the_benign_and_asks_the_analyst(
+    stack: AirflowStack, started: Started, alert_example: Any
+) -> None:
+    run_id = started.runs[ALERTS]["dag_run_id"]
+    # One review per alert not closed as benign, answered through the REST API the UI's form calls.
+    _, reviews = stack.wait_run_answering(ALERTS, run_id, ALERT_CHOICE, timeout=TRIAGE_TIMEOUT_S)
+    sensor_logs = stack.task_log_folder(ALERTS, run_id, "wait_for_alerts")
+    assert "Pausing task as DEFERRED" in (sensor_logs / "attempt=1.log").read_text()
+
+    targets = {target["alert_id"]: target for target in stack.xcom(ALERTS, run_id, "find_devices")}
+    assert set(started.alerts.values()) <= set(targets), targets
+    for index, alert_id in enumerate(targets):
+        alert = stack.graph("GET", f"alerts_v2/{alert_id}")
+        ours = [
+            c["comment"] for c in alert["comments"] if c["comment"].startswith(alert_example.COMMENT_PREFIX)
+        ]
+        assert len(ours) == 1, alert["comments"]
+        assert f"/update_alert/{run_id}#{index} " in ours[0]
+        # The mapped hunt wrote its counts where the comment says.
+        hunt = stack.xcom(ALERTS, run_id, "device_activity", map_index=index)
+        assert _local(hunt["path"]).is_file()
+        assert hunt["path"] in ours[0]
+
+    benign = stack.graph("GET", f"alerts_v2/{started.alerts['benign']}")
+    assert (benign["status"], benign["classification"], benign["determination"]) == (
+        "resolved",
+        "informationalExpectedActivity",
+        alert_example.known_benign(benign).determination.value,
+    )
+    reviewed = {review["subject"].split(" ")[1] for review in reviews}
+    assert reviewed == {alert_id for alert_id, target in targets.items() if not target["known_benign"]}
+    chosen = stack.graph("GET", f"alerts_v2/{started.alerts['review']}")
+    assert (chosen["classification"], chosen["determination"]) == ALERT_CHOICE_VALUES
+    assert any(
+        c["comment"].startswith(f"Airflow review: {ALERT_CHOICE}, chosen by ") for c in chosen["comments"]
+    )
 
 
 def test_adhoc_hunt_runs_with_the_form_values(stack: AirflowStack, started: Started) -> None:
