@@ -102,8 +102,9 @@ HUNT_PADDING = timedelta(hours=1)
 DEFAULT_OUTPUT_ROOT = "file:///tmp/mtp-output"
 #: How long an analyst has to answer a review; then it is "Leave for later" (nothing changes).
 REVIEW_TIMEOUT = timedelta(hours=2)
-#: Values per kind of event named in the comment and the review.
+#: Values per kind of event named in the comment and the review, and the characters kept of each.
 TOP_VALUES = 5
+VALUE_CHARACTERS = 100
 
 
 class KnownBenign(NamedTuple):
@@ -238,7 +239,7 @@ def _hunt_kwargs(target: Mapping[str, Any]) -> dict[str, Any]:
 def _comment(target: Mapping[str, Any], found: HuntFindings) -> str:
     """What the hunt found, as one comment (Defender shows comments as plain text)."""
     most = "; ".join(
-        f"{kind}: " + ", ".join(f"{value} ({events})" for value, events in values.items())
+        f"{kind}: " + ", ".join(f"{value[:VALUE_CHARACTERS]} ({events})" for value, events in values.items())
         for kind, values in found.counts.items()
     )
     text = (
