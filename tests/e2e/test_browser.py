@@ -22,6 +22,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from selenium import webdriver
@@ -572,3 +573,12 @@ def test_analyst_classifies_an_incident_in_the_review_form(ui: WebDriver, stack:
         wait_for_text(ui, "Response received at")
         wait_for_text(ui, REVIEW_CHOICE)
         snap(ui, "09-review-answered")
+        # What the emulator's Graph API answers for the incident now, shown as text for the record.
+        shown = {key: incident[key] for key in ("id", "classification", "determination", "lastModifiedBy")}
+        shown["comments"] = [c["comment"] for c in incident["comments"][-2:]]
+        ui.get(
+            "data:text/plain;charset=utf-8,"
+            + quote(f"GET /v1.0/security/incidents/{incident_id}\n" + json.dumps(shown, indent=1))
+        )
+        wait_for_text(ui, REVIEW_VALUES[1])
+        snap(ui, "10-incident-read-back")
