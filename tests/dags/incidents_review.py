@@ -2,7 +2,9 @@
 
 The same pieces as the triage example's review (:mod:`airflow_provider_mtp.triage_review`), without
 its sensor and hunts: the run's conf names the incidents (``incident_ids``) and, per incident, a
-hunt's findings to show (``rows``).
+hunt's findings to show (``rows``). The update crashes after its write on its first try (a worker
+lost before the task saw the reply) and is retried at once: the answer must be applied once, the
+same.
 """
 
 # DAG wiring passes XComArgs where TaskFlow functions declare the values they get at run time.
@@ -25,6 +27,7 @@ from airflow_provider_mtp.triage_review import (
     review_subject,
     review_updates,
 )
+from tests.dags.write_operator_tasks import crash_on_first_try
 
 with DAG(
     dag_id="incidents_review",
@@ -60,4 +63,6 @@ with DAG(
     def answers(reviews: Sequence[dict[str, Any]], dag_run: Any = None) -> list[dict[str, Any]]:
         return review_updates(dag_run.conf["incident_ids"], reviews[:])
 
-    UpdateIncidentOperator.partial(task_id="apply_review").expand_kwargs(answers(reviews.output))
+    crash_on_first_try(UpdateIncidentOperator).partial(
+        task_id="apply_review", retries=1, retry_delay=timedelta(0)
+    ).expand_kwargs(answers(reviews.output))
