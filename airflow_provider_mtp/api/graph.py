@@ -36,14 +36,13 @@ from airflow_provider_mtp.api.incident_query import TIME_BOUNDS, IncidentQuery
 from airflow_provider_mtp.api.listing import ListingPlan, Page, Piece
 from airflow_provider_mtp.api.odata import (
     any_of,
+    common_clauses,
     filter_values,
     incident_window,
     non_blank,
     odata_string,
     page_top,
-    range_clauses,
 )
-from airflow_provider_mtp.api.raw_filter import checked_odata_filter
 from airflow_provider_mtp.api.request import ApiIdentity, ApiRequest, Program
 from airflow_provider_mtp.errors import MTPConfigError
 
@@ -134,14 +133,7 @@ def incident_list_params(query: IncidentQuery | None = None, /, **fields: Any) -
     if query.severity:
         values = filter_values(query.severity, mapping.SEVERITY, legacy=False, extra=GRAPH_ONLY_SEVERITY)
         clauses.append(any_of("severity", [odata_string(value) for value in values]))
-    if query.assigned_to is not None:
-        clauses.append(f"assignedTo eq {odata_string(query.assigned_to)}")
-    clauses += range_clauses("createdDateTime", query.created_from, query.created_before, name="created")
-    clauses += range_clauses("lastUpdateDateTime", query.updated_from, query.updated_before, name="updated")
-    raw = checked_odata_filter(query.odata_filter)
-    if raw:
-        # Balanced (checked above), so the parentheses hold all of it: it can only narrow.
-        clauses.append(f"({raw})")
+    clauses += common_clauses(query)
     params: dict[str, Any] = {"$top": page_top(query.page_size, GRAPH_MAX_TOP)}
     if clauses:
         params["$filter"] = " and ".join(clauses)

@@ -19,8 +19,7 @@ from airflow_provider_mtp.api import mapping
 from airflow_provider_mtp.api.alert_query import ALERT_TIME_BOUNDS, AlertQuery
 from airflow_provider_mtp.api.call_rules import page_items
 from airflow_provider_mtp.api.listing import IncidentPages, ListingPlan, Page, Piece
-from airflow_provider_mtp.api.odata import any_of, incident_window, odata_string, page_top, range_clauses
-from airflow_provider_mtp.api.raw_filter import checked_odata_filter
+from airflow_provider_mtp.api.odata import any_of, common_clauses, incident_window, odata_string, page_top
 from airflow_provider_mtp.api.request import ApiRequest
 from airflow_provider_mtp.errors import MTPConfigError
 
@@ -98,14 +97,7 @@ def alert_list_params(query: AlertQuery) -> dict[str, Any]:
         values = getattr(query, name)
         if values:
             clauses.append(any_of(field, [odata_string(table.require_graph(value)) for value in values]))
-    if query.assigned_to is not None:
-        clauses.append(f"assignedTo eq {odata_string(query.assigned_to)}")
-    clauses += range_clauses("createdDateTime", query.created_from, query.created_before, name="created")
-    clauses += range_clauses("lastUpdateDateTime", query.updated_from, query.updated_before, name="updated")
-    raw = checked_odata_filter(query.odata_filter)
-    if raw:
-        # Balanced (checked when the query was built), so the parentheses hold all of it.
-        clauses.append(f"({raw})")
+    clauses += common_clauses(query)
     params: dict[str, Any] = {"$top": page_top(query.page_size, GRAPH_ALERT_MAX_TOP)}
     if clauses:
         params["$filter"] = " and ".join(clauses)

@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow_provider_mtp.api import mapping
 from airflow_provider_mtp.api.listing import Piece
+from airflow_provider_mtp.api.raw_filter import checked_odata_filter
 from airflow_provider_mtp.common.ticks import timestamp_ticks
 from airflow_provider_mtp.common.utc import parse_iso
 from airflow_provider_mtp.errors import MTPConfigError
@@ -126,6 +127,24 @@ def range_clauses(
 def time_bound(value: datetime | str | None, *, name: str) -> str | None:
     """A query's time bound as the OData literal sent on the wire (``None`` stays ``None``)."""
     return None if value is None else odata_datetime(value, name=name)
+
+
+def common_clauses(query: Any) -> list[str]:
+    """The clauses every Graph listing sends alike: ``assignedTo``, the two time ranges, the raw filter.
+
+    :param query: an ``IncidentQuery`` or ``AlertQuery`` (their fields share these names).
+    """
+    clauses = []
+    if query.assigned_to is not None:
+        clauses.append(f"assignedTo eq {odata_string(query.assigned_to)}")
+    clauses += range_clauses("createdDateTime", query.created_from, query.created_before, name="created")
+    clauses += range_clauses("lastUpdateDateTime", query.updated_from, query.updated_before, name="updated")
+    raw = checked_odata_filter(query.odata_filter)
+    if raw:
+        # Balanced (checked when the query was built), so the parentheses hold all of it: it can
+        # only narrow.
+        clauses.append(f"({raw})")
+    return clauses
 
 
 def _as_utc(value: datetime | str) -> datetime:
