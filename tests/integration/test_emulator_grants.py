@@ -256,7 +256,9 @@ def test_password_grant_reply_lets_msal_cache_an_account(defender_emulator: Defe
         info["uid"],
     )
     access = claims_of(body["access_token"])
-    assert access["scp"] == "SecurityIncident.ReadWrite.All SecurityAlert.ReadWrite.All ThreatHunting.Read.All"
+    assert (
+        access["scp"] == "SecurityIncident.ReadWrite.All SecurityAlert.ReadWrite.All ThreatHunting.Read.All"
+    )
     assert access["upn"] == user["username"]
     assert access["roles"] == []
     incidents = call(defender_emulator, "GET", "/v1.0/security/incidents?$top=1", bearer=body["access_token"])
