@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_mtp.common.utc import parse_iso
 from airflow_provider_mtp.emulator.config import (
+    HUNTING_CALLS_PER_MINUTE,
     HUNTING_CPU_SECONDS,
     HUNTING_MAX_CONCURRENT,
     HUNTING_MAX_RESULT_BYTES,
@@ -106,6 +107,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmulatorConfig, Path | No
         f"(default {HUNTING_CPU_SECONDS:g}; --no-quotas turns it off)",
     )
     add(
+        "--hunting-calls-per-minute",
+        type=int,
+        default=HUNTING_CALLS_PER_MINUTE,
+        help="per-tenant hunting call budget, calls per sliding minute, both APIs together "
+        f"(default {HUNTING_CALLS_PER_MINUTE}; --no-quotas turns it off)",
+    )
+    add(
         "--state-dir",
         type=Path,
         default=None,
@@ -129,6 +137,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmulatorConfig, Path | No
         parser.error("--max-concurrent-queries must be at least 1")
     if args.hunting_cpu_seconds <= 0:
         parser.error("--hunting-cpu-seconds must be more than 0 (--no-quotas turns the budget off)")
+    if args.hunting_calls_per_minute < 1:
+        parser.error("--hunting-calls-per-minute must be at least 1 (--no-quotas turns the budget off)")
     config = EmulatorConfig(
         host=args.host,
         hostname=args.hostname,
@@ -145,6 +155,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[EmulatorConfig, Path | No
         max_result_bytes=args.max_result_bytes,
         max_concurrent_queries=args.max_concurrent_queries,
         hunting_cpu_seconds=args.hunting_cpu_seconds,
+        hunting_calls_per_minute=args.hunting_calls_per_minute,
         externaldata_dir=args.externaldata_dir,
     )
     logging.basicConfig(

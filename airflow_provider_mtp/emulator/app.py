@@ -109,7 +109,11 @@ def build_state(config: EmulatorConfig, *, url: str) -> EmulatorState:
         ),
         incidents=IncidentStore(tenant.incidents, clock=clock, listener=alert_rows),
         hunting=hunting,
-        quotas=Quotas(enabled=config.quotas, cpu_seconds=config.hunting_cpu_seconds),
+        quotas=Quotas(
+            enabled=config.quotas,
+            cpu_seconds=config.hunting_cpu_seconds,
+            hunting_per_minute=config.hunting_calls_per_minute,
+        ),
         con=con,
         seeded_rows=seeded_rows,
     )

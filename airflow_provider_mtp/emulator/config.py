@@ -23,6 +23,8 @@ HUNTING_MAX_CONCURRENT = max(4, os.cpu_count() or 1)
 #: hour" (defender-api.md section 7), spread over four cycles.
 HUNTING_CPU_SECONDS = 150.0
 HUNTING_CPU_CYCLE_S = 900
+#: Hunting calls per minute per tenant, both APIs together (defender-api.md section 8).
+HUNTING_CALLS_PER_MINUTE = 45
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +47,7 @@ class EmulatorConfig:
     :param max_result_bytes: size cap of one hunting result, serialised.
     :param max_concurrent_queries: hunting queries running at once; more wait their turn.
     :param hunting_cpu_seconds: per-tenant hunting CPU budget, seconds per 15-minute cycle.
+    :param hunting_calls_per_minute: per-tenant hunting call budget, calls per sliding minute.
     :param externaldata_dir: folder whose ``externaldata.json`` maps URLs to files that KQL
         ``externaldata`` reads (the emulator has no network).
     """
@@ -64,6 +67,7 @@ class EmulatorConfig:
     max_result_bytes: int = HUNTING_MAX_RESULT_BYTES
     max_concurrent_queries: int = HUNTING_MAX_CONCURRENT
     hunting_cpu_seconds: float = HUNTING_CPU_SECONDS
+    hunting_calls_per_minute: int = HUNTING_CALLS_PER_MINUTE
     externaldata_dir: Path | None = None
 
     @property

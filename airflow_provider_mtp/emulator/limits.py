@@ -13,7 +13,11 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from airflow_provider_mtp.emulator.config import HUNTING_CPU_CYCLE_S, HUNTING_CPU_SECONDS
+from airflow_provider_mtp.emulator.config import (
+    HUNTING_CALLS_PER_MINUTE,
+    HUNTING_CPU_CYCLE_S,
+    HUNTING_CPU_SECONDS,
+)
 
 __all__ = ["BUDGETS", "Budget", "CpuBudget", "CpuQuotaExceeded", "QuotaExceeded", "Quotas"]
 
@@ -39,7 +43,7 @@ class Budget:
 #: ``alerts_v2`` routes have none: Microsoft publishes none for them (the 150 requests a minute of
 #: Graph's throttling page are for the retiring ``/security/alerts``); faults give tests their 429s.
 BUDGETS: dict[str, tuple[Budget, ...]] = {
-    "hunting": (Budget(45, 60),),
+    "hunting": (Budget(HUNTING_CALLS_PER_MINUTE, 60),),
     "legacy-incidents-list": (Budget(50, 60), Budget(1500, 3600)),
     "legacy-incidents-get": (Budget(100, 60), Budget(1500, 3600)),
     "legacy-incidents-update": (Budget(50, 60), Budget(1500, 3600)),
@@ -151,11 +155,20 @@ class Quotas:
 
     :param enabled: ``False`` lets every call through (``--no-quotas``), the CPU budget too.
     :param cpu_seconds: hunting CPU seconds per tenant per 15-minute cycle.
+    :param hunting_per_minute: hunting calls per tenant per sliding minute (``--hunting-calls-per-minute``:
+        a test shrinks it to meet the quota with a few hunts instead of dozens).
     """
 
-    def __init__(self, *, enabled: bool = True, cpu_seconds: float = HUNTING_CPU_SECONDS) -> None:
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        cpu_seconds: float = HUNTING_CPU_SECONDS,
+        hunting_per_minute: int = HUNTING_CALLS_PER_MINUTE,
+    ) -> None:
         self.enabled = enabled
         self.cpu = CpuBudget(cpu_seconds, enabled=enabled)
+        self.budgets = {**BUDGETS, "hunting": (Budget(hunting_per_minute, 60),)}
         self._calls: dict[tuple[str, str, int], deque[float]] = {}
         self._lock = threading.Lock()
 
@@ -166,7 +179,7 @@ class Quotas:
         now = time.monotonic()
         with self._lock:
             windows = []
-            for index, budget in enumerate(BUDGETS[name]):
+            for index, budget in enumerate(self.budgets[name]):
                 calls = self._calls.setdefault((name, tenant, index), deque())
                 while calls and calls[0] <= now - budget.period_s:
                     calls.popleft()

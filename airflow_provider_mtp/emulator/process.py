@@ -40,6 +40,7 @@ class DefenderEmulator:
     :param max_result_bytes: size cap of one hunting result.
     :param max_concurrent_queries: hunting queries running at once.
     :param hunting_cpu_seconds: per-tenant hunting CPU budget, seconds per 15-minute cycle.
+    :param hunting_calls_per_minute: per-tenant hunting calls per sliding minute (45).
     :param host: address to bind.
     :param hostname: advertised name.
     :param port: port to bind; 0 picks a free one.
@@ -63,6 +64,7 @@ class DefenderEmulator:
         max_result_bytes: int | None = None,
         max_concurrent_queries: int | None = None,
         hunting_cpu_seconds: float | None = None,
+        hunting_calls_per_minute: int | None = None,
         host: str = "127.0.0.1",
         hostname: str | None = None,
         port: int = 0,
@@ -82,6 +84,7 @@ class DefenderEmulator:
             "--max-result-bytes": max_result_bytes,
             "--max-concurrent-queries": max_concurrent_queries,
             "--hunting-cpu-seconds": hunting_cpu_seconds,
+            "--hunting-calls-per-minute": hunting_calls_per_minute,
             "--host": host,
             "--hostname": hostname,
             "--port": port,
