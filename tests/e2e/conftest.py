@@ -13,6 +13,7 @@ from contextlib import ExitStack
 import pytest
 
 from tests.e2e.harness import AirflowStack, airflow_stack
+from tests.session_fixtures import last_user
 
 _STOP_STACK = pytest.StashKey[Callable[[], None]]()
 
@@ -29,9 +30,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     """After the last test that uses the stack, stop it (closing it twice is harmless)."""
     stop = item.config.stash.get(_STOP_STACK, None)
-    if stop is None or "stack" not in getattr(item, "fixturenames", ()):
-        return
-    items = item.session.items
-    later = items[items.index(item) + 1 :] if item in items else []
-    if not any("stack" in getattr(other, "fixturenames", ()) for other in later):
+    if stop is not None and last_user(item, "stack"):
         stop()

@@ -209,6 +209,8 @@ class AirflowStack:
     webhook: WebhookSink
     output_root: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: The login the REST helpers use (tests/stack/ logs in as the compose file's admin).
+    admin: tuple[str, str] = (ADMIN_USER, ADMIN_PASSWORD)
     _token: str | None = None
     _graph_token: str | None = None
     _session: requests.Session = field(default_factory=requests.Session)
@@ -243,7 +245,7 @@ class AirflowStack:
         if self._token is None:
             reply = self._session.post(
                 f"{self.base_url}/auth/token",
-                json={"username": ADMIN_USER, "password": ADMIN_PASSWORD},
+                json={"username": self.admin[0], "password": self.admin[1]},
                 timeout=30,
             )
             if reply.status_code != 201:
