@@ -168,9 +168,24 @@ class Quotas:
     ) -> None:
         self.enabled = enabled
         self.cpu = CpuBudget(cpu_seconds, enabled=enabled)
+        self._started_hunting_per_minute = hunting_per_minute
         self.budgets = {**BUDGETS, "hunting": (Budget(hunting_per_minute, 60),)}
         self._calls: dict[tuple[str, str, int], deque[float]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def hunting_per_minute(self) -> int:
+        """The hunting call budget now, calls per tenant per sliding minute."""
+        return self.budgets["hunting"][0].limit
+
+    def set_hunting_per_minute(self, calls: int) -> None:
+        """Change the hunting call budget while running (``POST /_emulator/quotas``); calls made stay counted."""
+        with self._lock:
+            self.budgets = {**self.budgets, "hunting": (Budget(calls, 60),)}
+
+    def snapshot(self) -> dict[str, object]:
+        """The call budgets, for ``/_emulator/stats`` and ``/_emulator/quotas``."""
+        return {"enabled": self.enabled, "hunting_per_minute": self.hunting_per_minute}
 
     def take(self, name: str, tenant: str) -> None:
         """Use one call of budget ``name`` or raise :class:`QuotaExceeded`."""
@@ -191,6 +206,8 @@ class Quotas:
                 calls.append(now)
 
     def reset(self) -> None:
+        """Refill every budget and restore the hunting budget the emulator started with."""
         with self._lock:
             self._calls.clear()
+            self.budgets = {**BUDGETS, "hunting": (Budget(self._started_hunting_per_minute, 60),)}
         self.cpu.reset()

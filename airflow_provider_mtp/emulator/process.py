@@ -224,11 +224,12 @@ class DefenderEmulator:
         return response.json()
 
     def stats(self) -> dict[str, Any]:
-        """``{"tokens_issued": {client_id: n}, "requests": {"METHOD /route": {"status": n}}, "hunting": {...}, "connections": {...}}``.
+        """``{"tokens_issued": {client_id: n}, "requests": {"METHOD /route": {"status": n}}, "hunting": {...}, "connections": {...}, "quotas": {...}}``.
 
         ``hunting``: queries ``answered``, ``refused``, ``interrupted`` (and ``interrupted_by``
         timeout, disconnect, shutdown), ``running``, ``waiting``, and ``cpu`` (the budget and each
-        tenant's use in this cycle). ``connections``: ``accepted`` and ``tcp_nodelay``.
+        tenant's use in this cycle). ``connections``: ``accepted`` and ``tcp_nodelay``. ``quotas``:
+        ``enabled`` and ``hunting_per_minute``.
         """
         result: dict[str, Any] = self._admin("GET", "stats")
         return result
@@ -236,6 +237,11 @@ class DefenderEmulator:
     def reset(self) -> None:
         """Restore the seeded state and zero the counters."""
         self._admin("POST", "reset")
+
+    def set_hunting_budget(self, calls_per_minute: int) -> dict[str, Any]:
+        """Change the tenant's hunting call budget while running (:meth:`reset` restores it); the quotas now."""
+        quotas: dict[str, Any] = self._admin("POST", "quotas", {"hunting_per_minute": calls_per_minute})
+        return quotas
 
     def load_rows(self, table: str, rows: list[dict[str, Any]]) -> int:
         """Append rows to a hunting table, e.g. to test your own KQL against known data."""

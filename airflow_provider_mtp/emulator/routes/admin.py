@@ -20,11 +20,12 @@ router = APIRouter(prefix="/_emulator", tags=["Emulator admin"])
 
 @router.get("/stats")
 def stats(request: Request) -> dict[str, Any]:
-    """Tokens issued per client id, requests per route template and status, hunting queries, connections.
+    """Tokens issued per client id, requests per route template and status, hunting queries, connections, quotas.
 
     ``hunting`` counts queries answered, refused and interrupted (per reason: timeout, disconnect,
     shutdown), the running and waiting ones, and under ``cpu`` each tenant's CPU use in the current
     budget cycle. ``connections`` counts accepted connections and those with ``TCP_NODELAY`` set.
+    ``quotas`` says whether the call budgets are on and the hunting one's size.
     """
     state = state_of(request)
     return {
@@ -32,7 +33,33 @@ def stats(request: Request) -> dict[str, Any]:
         "requests": state.requests.snapshot(),
         "hunting": {**state.hunting.stats(), "cpu": state.quotas.cpu.snapshot()},
         "connections": state.connections.snapshot(),
+        "quotas": state.quotas.snapshot(),
     }
+
+
+@router.post("/quotas")
+async def set_quotas(request: Request) -> dict[str, Any]:
+    """Change the hunting call budget while running: ``{"hunting_per_minute": n}`` (``/reset`` restores it).
+
+    A test shrinks the tenant's quota so that a few dozen hunts meet it, without restarting the
+    emulator its stack depends on.
+    """
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    calls = body.get("hunting_per_minute") if isinstance(body, dict) else None
+    if (
+        not isinstance(body, dict)
+        or set(body) != {"hunting_per_minute"}
+        or isinstance(calls, bool)
+        or not isinstance(calls, int)
+        or calls < 1
+    ):
+        raise ApiError(400, "BadRequest", 'Send {"hunting_per_minute": n}, n a whole number of at least 1.')
+    state = state_of(request)
+    state.quotas.set_hunting_per_minute(calls)
+    return state.quotas.snapshot()
 
 
 @router.post("/reset")
