@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # A change to the dependencies or to the lock re-installs.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: install lock test lint typecheck demo dist clean e2e-deps
+.PHONY: install lock test lint typecheck demo dist clean e2e-deps stack-deps stack
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,16 @@ typecheck: install
 e2e-deps:
 	(command -v chromium && command -v chromedriver) >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
 
-test: install lint typecheck e2e-deps
+# Debian's PostgreSQL and Redis for tests/stack/ (docker-compose.yaml's services as local processes).
+stack-deps:
+	(ls /usr/lib/postgresql/*/bin/postgres && command -v pg_isready && command -v redis-server && command -v redis-cli && command -v curl) >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql redis-server curl)
+
+# docker-compose.yaml's services (Postgres, Redis, the emulator, Airflow with 2 Celery workers) as
+# local processes, until Ctrl-C. Logs in tests/artifacts/stack/.
+stack: install stack-deps
+	$(BIN)/python -m tests.stack
+
+test: install lint typecheck e2e-deps stack-deps
 	$(BIN)/python -m pytest
 
 # Every example DAG against the emulator, in airflow-home/ and demo-output/ (see demo/__main__.py).

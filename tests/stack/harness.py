@@ -84,6 +84,8 @@ class ComposeStack(AirflowStack):
     layout: Layout = field(default_factory=lambda: Layout(Path(tempfile.gettempdir())))
     instances: dict[str, Instance] = field(default_factory=dict)
     completed: set[str] = field(default_factory=set)
+    #: The command line each instance was last started with.
+    commands: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ui_url(self) -> str:
@@ -146,6 +148,7 @@ class ComposeStack(AirflowStack):
     def _popen(
         self, instance: Instance, argv: Sequence[str], *, user: str | None = None
     ) -> subprocess.Popen[bytes]:
+        self.commands[instance.name] = list(argv)
         with self.log_path(instance.name).open("ab") as log_file:
             return subprocess.Popen(
                 list(argv),
@@ -251,6 +254,7 @@ class ComposeStack(AirflowStack):
         self.emulator.info = info
 
     def _run_init(self, instance: Instance) -> None:
+        self.commands[instance.name] = self._argv(instance.argv)
         with self.log_path(instance.name).open("ab") as log_file:
             done = subprocess.run(
                 self._argv(instance.argv),
@@ -354,13 +358,17 @@ class ComposeStack(AirflowStack):
         return self.trigger(dag_id, **kwargs)
 
     def describe(self) -> list[str]:
-        """A line per running instance: name, compose service, pid, command."""
+        """A line per instance: name, compose service, state, the command it was started with."""
         lines = []
         for name, instance in self.instances.items():
             process = self.processes.get(name)
             state = f"pid {process.pid}" if process else ("exited 0" if name in self.completed else "stopped")
-            command = " ".join(self._argv(instance.argv)) or instance.kind
-            lines.append(f"{name:<22} {instance.service:<22} {state:<11} {command[:110]}")
+            argv = self.commands.get(name, [])
+            if argv[:2] == ["bash", "-c"]:  # the init script: its commands, not its comments
+                script = [line.strip() for line in argv[2].splitlines()]
+                argv = ["bash -c:", "; ".join(line for line in script if line and not line.startswith("#"))]
+            command = " ".join(argv).replace(str(VENV_BIN) + "/", "")
+            lines.append(f"{name:<22} {instance.service:<22} {state:<11} {command}")
         return lines
 
 
