@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,7 @@ from tests.e2e.harness import (
     AirflowStack,
     StackError,
     WebhookSink,
+    _group_alive,
     stop_processes,
     tail,
     wait_for,
@@ -321,6 +322,14 @@ class ComposeStack(AirflowStack):
             os.killpg(process.pid, signal.SIGKILL)  # what it forked and left behind, too
         if process.poll() is None:
             process.wait(timeout=STOP_GRACE_S)
+        # Its children die (and are reaped by init) a moment after the leader: return once the
+        # whole group is gone, so a restart never finds the old one's ports or Celery node.
+        wait_for(
+            lambda: not _group_alive(process.pid),
+            timeout=STOP_GRACE_S,
+            what=f"the process group of {name} (pid {process.pid}) to end",
+            interval=0.2,
+        )
         return process.returncode
 
     def kill(self, name: str) -> int | None:
@@ -374,17 +383,36 @@ class ComposeStack(AirflowStack):
 
 @contextmanager
 def compose_stack(
-    *, compose_file: Path = COMPOSE_FILE, dag_ids: Sequence[str] = EXAMPLE_DAG_IDS, ready: bool = True
+    *,
+    compose_file: Path = COMPOSE_FILE,
+    dag_ids: Sequence[str] = EXAMPLE_DAG_IDS,
+    ready: bool = True,
+    dags_folder: Path | None = None,
+    environment: Mapping[str, str] | None = None,
+    emulator_args: Sequence[str] = (),
 ) -> Iterator[ComposeStack]:
-    """Every service of the compose file running locally (see the module docstring); stopped after."""
+    """Every service of the compose file running locally (see the module docstring); stopped after.
+
+    :param dag_ids: DAGs that must be parsed, without import errors, before the stack is ready.
+    :param ready: wait for every healthcheck, the hunting pool and the DAGs before yielding.
+    :param dags_folder: what the dags mount holds (default: the repository's ``example_dags``).
+    :param environment: more variables for every Airflow process, as a deployment's
+        ``environment:`` override would add (e.g. short heartbeat timeouts for crash tests).
+    :param emulator_args: more options for the emulator's command (e.g. a quota).
+    """
     shutil.rmtree(STACK_ARTIFACTS, ignore_errors=True)
     STACK_ARTIFACTS.mkdir(parents=True)
     root = Path(tempfile.mkdtemp(prefix="mtp-stack-"))
     root.chmod(0o755)  # Postgres runs as its own user and must reach its data dir inside
     compose = load_compose(compose_file)
-    layout = Layout(root)
+    layout = Layout(root, dags=dags_folder) if dags_folder else Layout(root)
     layout.ports = choose_ports(compose["services"])
     instances = plan(compose, layout)  # a service the harness cannot run fails here, before any start
+    for instance in instances.values():
+        if instance.kind in ("airflow", "init"):
+            instance.env.update(environment or {})
+        elif instance.kind == "emulator":
+            instance.argv += list(emulator_args)
     for folder in (layout.logs, layout.emulator_state, layout.airflow_home, layout.outputs):
         folder.mkdir(parents=True, exist_ok=True)
     passwords = baked_passwords()

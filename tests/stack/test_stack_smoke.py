@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -47,3 +48,15 @@ def test_scheduled_enrichment_runs_on_a_celery_worker(cluster: ComposeStack) -> 
     assert manifest["rows"] == len(rows) > 0
     hunts = cluster.emulator.stats()["requests"]
     assert any("runHuntingQuery" in route for route in hunts), hunts
+
+
+def test_a_killed_worker_is_gone_with_its_children_and_comes_back_healthy(cluster: ComposeStack) -> None:
+    name = "airflow-worker-2"
+    pid = cluster.pid(name)
+    cluster.kill(name)
+    # SIGKILL went to the whole process group: no Celery child outlives its worker.
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+    cluster.start(name)
+    cluster.wait_healthy(name)  # the compose healthcheck: celery inspect ping -d celery@airflow-worker-2
+    assert cluster.pid(name) != pid
