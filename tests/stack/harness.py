@@ -44,6 +44,7 @@ from tests.e2e.harness import (
 )
 from tests.stack.compose import (
     COMPOSE_FILE,
+    ComposeError,
     Instance,
     Layout,
     baked_passwords,
@@ -400,14 +401,18 @@ def compose_stack(
         ``environment:`` override would add (e.g. short heartbeat timeouts for crash tests).
     :param emulator_args: more options for the emulator's command (e.g. a quota).
     """
-    shutil.rmtree(STACK_ARTIFACTS, ignore_errors=True)
-    STACK_ARTIFACTS.mkdir(parents=True)
     root = Path(tempfile.mkdtemp(prefix="mtp-stack-"))
     root.chmod(0o755)  # Postgres runs as its own user and must reach its data dir inside
     compose = load_compose(compose_file)
     layout = Layout(root, dags=dags_folder) if dags_folder else Layout(root)
     layout.ports = choose_ports(compose["services"])
-    instances = plan(compose, layout)  # a service the harness cannot run fails here, before any start
+    try:
+        instances = plan(compose, layout)  # a service the harness cannot run fails here, before any start
+    except ComposeError:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    shutil.rmtree(STACK_ARTIFACTS, ignore_errors=True)
+    STACK_ARTIFACTS.mkdir(parents=True)
     for instance in instances.values():
         if instance.kind in ("airflow", "init"):
             instance.env.update(environment or {})

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.stack.compose import COMPOSE_FILE, ComposeError, Layout, choose_ports, load_compose, plan
+from tests.stack.harness import STACK_ARTIFACTS, compose_stack
 
 
 def _plan(path: Path, tmp_path: Path) -> dict[str, Any]:
@@ -84,3 +85,15 @@ def test_an_environment_variable_the_harness_does_not_know_fails_naming_it(tmp_p
     print(f"\nrefused: {refused.value}")
     assert "'airflow-scheduler'" in str(refused.value)
     assert "AIRFLOW__CORE__PARALLELISM" in str(refused.value)
+
+
+def test_the_stack_refuses_such_a_file_before_starting_anything(tmp_path: Path) -> None:
+    def add_flower(document: dict[str, Any]) -> None:
+        document["services"]["flower"] = {"image": "nginx:latest"}
+
+    with (
+        pytest.raises(ComposeError, match="'flower'"),
+        compose_stack(compose_file=_edited(tmp_path, add_flower)),
+    ):
+        pytest.fail("the stack started")  # pragma: no cover
+    assert not list(STACK_ARTIFACTS.glob("*.log")), "a process was started"
