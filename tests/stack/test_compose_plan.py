@@ -7,6 +7,7 @@ and environments, and a service, image, command or variable it has no local equi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,48 +53,50 @@ def test_every_service_of_the_file_has_a_local_process(tmp_path: Path) -> None:
     assert emulator[emulator.index("--host") + 1] == "127.0.0.1"
 
 
-def test_a_service_the_harness_cannot_run_fails_naming_it(tmp_path: Path) -> None:
-    def add_flower(document: dict[str, Any]) -> None:
-        document["services"]["flower"] = {"image": "nginx:latest", "ports": ["5555:80"]}
+def _add_flower(document: dict[str, Any]) -> None:
+    document["services"]["flower"] = {"image": "nginx:latest", "ports": ["5555:80"]}
 
+
+def _celery_flower(document: dict[str, Any]) -> None:
+    document["services"]["airflow-triggerer"]["command"] = "celery flower"
+
+
+def _new_setting(document: dict[str, Any]) -> None:
+    # A copy: the services share the anchor's environment mapping.
+    scheduler = document["services"]["airflow-scheduler"]
+    scheduler["environment"] = {**scheduler["environment"], "AIRFLOW__CORE__PARALLELISM": "64"}
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        pytest.param(_add_flower, ("'flower'", "nginx:latest"), id="a-service-with-an-unknown-image"),
+        pytest.param(
+            _celery_flower, ("'airflow-triggerer'", "celery flower"), id="an-unknown-airflow-command"
+        ),
+        pytest.param(
+            _new_setting,
+            ("'airflow-scheduler'", "AIRFLOW__CORE__PARALLELISM"),
+            id="an-unknown-environment-variable",
+        ),
+    ],
+)
+def test_what_the_harness_cannot_run_fails_naming_it(
+    tmp_path: Path, edit: Callable[[dict[str, Any]], None], named: tuple[str, str]
+) -> None:
     with pytest.raises(ComposeError) as refused:
-        _plan(_edited(tmp_path, add_flower), tmp_path)
+        _plan(_edited(tmp_path, edit), tmp_path)
     print(f"\nrefused: {refused.value}")
-    assert "'flower'" in str(refused.value)
-    assert "nginx:latest" in str(refused.value)
-
-
-def test_an_airflow_command_the_harness_does_not_know_fails_naming_it(tmp_path: Path) -> None:
-    def celery_flower(document: dict[str, Any]) -> None:
-        document["services"]["airflow-triggerer"]["command"] = "celery flower"
-
-    with pytest.raises(ComposeError) as refused:
-        _plan(_edited(tmp_path, celery_flower), tmp_path)
-    print(f"\nrefused: {refused.value}")
-    assert "'airflow-triggerer'" in str(refused.value)
-    assert "celery flower" in str(refused.value)
-
-
-def test_an_environment_variable_the_harness_does_not_know_fails_naming_it(tmp_path: Path) -> None:
-    def new_setting(document: dict[str, Any]) -> None:
-        # A copy: the services share the anchor's environment mapping.
-        scheduler = document["services"]["airflow-scheduler"]
-        scheduler["environment"] = {**scheduler["environment"], "AIRFLOW__CORE__PARALLELISM": "64"}
-
-    with pytest.raises(ComposeError) as refused:
-        _plan(_edited(tmp_path, new_setting), tmp_path)
-    print(f"\nrefused: {refused.value}")
-    assert "'airflow-scheduler'" in str(refused.value)
-    assert "AIRFLOW__CORE__PARALLELISM" in str(refused.value)
+    for name in named:
+        assert name in str(refused.value)
 
 
 def test_the_stack_refuses_such_a_file_before_starting_anything(tmp_path: Path) -> None:
-    def add_flower(document: dict[str, Any]) -> None:
-        document["services"]["flower"] = {"image": "nginx:latest"}
-
+    before = sorted(STACK_ARTIFACTS.glob("*.log"))
     with (
         pytest.raises(ComposeError, match="'flower'"),
-        compose_stack(compose_file=_edited(tmp_path, add_flower)),
+        compose_stack(compose_file=_edited(tmp_path, _add_flower)),
     ):
         pytest.fail("the stack started")  # pragma: no cover
-    assert not list(STACK_ARTIFACTS.glob("*.log")), "a process was started"
+    # Refused before anything started: no process wrote a log, the last stack's logs are still there.
+    assert sorted(STACK_ARTIFACTS.glob("*.log")) == before
