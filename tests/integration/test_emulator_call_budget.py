@@ -5,49 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from airflow_provider_mtp.emulator import DefenderEmulator, limits
+from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.emulator.__main__ import parse_args
-from airflow_provider_mtp.emulator.limits import QuotaExceeded, Quotas
 from tests.integration.conftest import GRAPH, MTP, graph_hunt, legacy_hunt, token
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(limits.time, "monotonic", fake)
-    return fake
-
-
-def test_the_default_hunting_budget_is_45_calls_a_minute(clock: FakeClock) -> None:
-    quotas = Quotas()
-    for _ in range(45):
-        quotas.take("hunting", "t1")
-    with pytest.raises(QuotaExceeded) as caught:
-        quotas.take("hunting", "t1")
-    assert str(caught.value) == "API calls quota exceeded! maximum allowed 45 per 00:01:00"
-
-
-def test_a_smaller_hunting_budget_refuses_sooner_and_refills_on_the_sliding_minute(clock: FakeClock) -> None:
-    quotas = Quotas(hunting_per_minute=2)
-    quotas.take("hunting", "t1")
-    clock.now += 20
-    quotas.take("hunting", "t1")
-    with pytest.raises(QuotaExceeded) as caught:
-        quotas.take("hunting", "t1")
-    assert caught.value.retry_after == 40  # the first call leaves the window 60 s after it was made
-    assert str(caught.value) == "API calls quota exceeded! maximum allowed 2 per 00:01:00"
-    quotas.take("hunting", "t2")  # per tenant
-    quotas.take("legacy-incidents-list", "t1")  # the other budgets keep their sizes
-    clock.now += 40
-    quotas.take("hunting", "t1")
 
 
 def test_the_option_reaches_the_config_and_refuses_zero(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,11 +1,11 @@
-"""The emulator's per-tenant hunting CPU budget on its 15-minute cycles, on a clock the test moves."""
+"""The emulator's per-tenant hunting budgets, on a clock the test moves: CPU on 15-minute cycles, calls per minute."""
 
 from __future__ import annotations
 
 import pytest
 
 from airflow_provider_mtp.emulator import limits
-from airflow_provider_mtp.emulator.limits import CpuBudget, CpuQuotaExceeded, Quotas
+from airflow_provider_mtp.emulator.limits import CpuBudget, CpuQuotaExceeded, QuotaExceeded, Quotas
 from airflow_provider_mtp.error_replies import hunting_quota_reset
 
 
@@ -67,3 +67,27 @@ def test_a_reset_refills_the_budget(clock: FakeClock) -> None:
         quotas.cpu.check("t1")
     quotas.reset()
     quotas.cpu.check("t1")
+
+
+def test_the_default_hunting_budget_is_45_calls_a_minute(clock: FakeClock) -> None:
+    quotas = Quotas()
+    for _ in range(45):
+        quotas.take("hunting", "t1")
+    with pytest.raises(QuotaExceeded) as caught:
+        quotas.take("hunting", "t1")
+    assert str(caught.value) == "API calls quota exceeded! maximum allowed 45 per 00:01:00"
+
+
+def test_a_smaller_hunting_budget_refuses_sooner_and_refills_on_the_sliding_minute(clock: FakeClock) -> None:
+    quotas = Quotas(hunting_per_minute=2)
+    quotas.take("hunting", "t1")
+    clock.now += 20
+    quotas.take("hunting", "t1")
+    with pytest.raises(QuotaExceeded) as caught:
+        quotas.take("hunting", "t1")
+    assert caught.value.retry_after == 40  # the first call leaves the window 60 s after it was made
+    assert str(caught.value) == "API calls quota exceeded! maximum allowed 2 per 00:01:00"
+    quotas.take("hunting", "t2")  # per tenant
+    quotas.take("legacy-incidents-list", "t1")  # the other budgets keep their sizes
+    clock.now += 40
+    quotas.take("hunting", "t1")
