@@ -165,7 +165,8 @@ def _deferred(cluster: ComposeStack, run_ids: Sequence[str]) -> int:
     entries = cluster.api(
         "GET",
         f"/api/v2/dags/{DAG_ID}/dagRuns/~/taskInstances/hunt/xcomEntries",
-        params={"xcom_key_pattern": "mtp_hunt_throttling", "limit": 1000},
+        # At most one entry per deferred hunt; 100 is the API's page limit and 80 hunts run here.
+        params={"xcom_key_pattern": "mtp_hunt_throttling", "limit": 100},
     )["xcom_entries"]
     return sum(1 for entry in entries if entry["run_id"] in set(run_ids))
 
@@ -241,7 +242,7 @@ def table(results: Sequence[ModeResult]) -> str:
     ]  # fmt: skip
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     lines = [
-        " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in (header, *rows)
     ]
     lines.insert(1, "-|-".join("-" * width for width in widths))
