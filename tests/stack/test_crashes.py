@@ -7,6 +7,7 @@ what the DAGs delivered against what they should have, prints the counts line
 
 * a Celery worker SIGKILLed in the middle of a split hunt;
 * Postgres frozen (SIGSTOP) for 20 s while two hunts run;
+* the scheduler SIGKILLed during a run of the triage example;
 * the triggerer restarted while :data:`SENSORS` IncidentSensors are deferred and the event
   example's ``IncidentEventTrigger`` watches.
 """
@@ -24,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import StackError, wait_for
+from airflow_provider_mtp.triage_review import LEAVE_FOR_LATER
+from tests.e2e.harness import StackError, load_example, wait_for
 from tests.stack.crash_support import (
     Counts,
     crash_stack,
@@ -220,6 +222,77 @@ def test_postgres_frozen_during_runs(stack: ComposeStack) -> None:
     assert (counts.missed, counts.duplicated) == (0, 0), counts
     assert leftovers(folder, set(names)) == []
     assert not failed, "\n".join(failed)  # with retries on, both are expected to finish
+
+
+# --------------------------------------------------------------------------------------------------
+# The scheduler SIGKILLed during a triage run
+# --------------------------------------------------------------------------------------------------
+
+
+def _stage_triage_incident(stack: ComposeStack, sensor: Any) -> str:
+    """An endpoint incident the triage sensor wants, updated just before its window's end."""
+    end = stack.last_data_hour()[1] - sensor.lag
+    stamp = end - timedelta(minutes=1)
+    statuses = {sensor.status} if isinstance(sensor.status, str) else set(sensor.status)
+    severities = {sensor.severity} if isinstance(sensor.severity, str) else set(sensor.severity)
+    for incident in stack.incidents({"$expand": "alerts", "$top": "50"}):
+        devices = [
+            evidence
+            for alert in incident.get("alerts") or ()
+            for evidence in alert.get("evidence") or ()
+            if str(evidence.get("@odata.type", "")).endswith("deviceEvidence") and evidence.get("hostName")
+        ]
+        if incident["status"] in statuses and incident["severity"] in severities and devices:
+            stack.emulator.put_incidents({"id": incident["id"], "lastUpdateDateTime": graph_time(stamp)})
+            return str(incident["id"])
+    raise AssertionError("the seeded tenant has no incident naming a device that the triage sensor wants")
+
+
+def test_scheduler_sigkill_during_triage(stack: ComposeStack) -> None:
+    """The run completes after a scheduler crash; each incident gets its comment and its tag once."""
+    example = load_example(TRIAGE)
+    sensor = example.dag.get_task("wait_for_incidents")
+    staged = _stage_triage_incident(stack, sensor)
+    hunt_faults(stack, splits=0, delay_s=PIECE_DELAY_S)  # the timeline hunts last long enough to crash in
+    run_id = stack.trigger_interval(TRIAGE, stack.last_data_hour())["dag_run_id"]
+    stack.unpause(TRIAGE)
+
+    def hunting() -> bool:
+        if stack.run(TRIAGE, run_id)["state"] in ("success", "failed"):
+            raise StackError(f"the triage run ended before the crash\n{stack.describe_run(TRIAGE, run_id)}")
+        tis = stack.task_instances(TRIAGE, run_id)
+        return any(ti["task_id"] == "device_timeline" and ti["state"] == "running" for ti in tis)
+
+    wait_for(hunting, timeout=RUN_TIMEOUT_S, what=f"{TRIAGE} run {run_id} to hunt", explain=stack.logs)
+    stack.kill("airflow-scheduler")
+    stack.start("airflow-scheduler")
+    stack.wait_healthy("airflow-scheduler")
+    _, reviews = stack.wait_run_answering(TRIAGE, run_id, LEAVE_FOR_LATER, timeout=RUN_TIMEOUT_S)
+    stack.api("PATCH", f"/api/v2/dags/{TRIAGE}", json={"is_paused": True})  # no later hour's run
+
+    posted = [
+        body
+        for body in stack.webhook.json_bodies()
+        if isinstance(body, dict) and staged in {item.get("id") for item in body.get("incidents", ())}
+    ]
+    assert len(posted) == 1, stack.webhook.received
+    triaged = sorted(item["id"] for item in posted[0]["incidents"])
+    assert triaged, posted[0]
+    comments: list[str] = []
+    tags: list[str] = []
+    for incident_id in triaged:
+        incident = stack.graph("GET", f"incidents/{incident_id}")
+        comments += [
+            incident_id
+            for comment in incident["comments"]
+            if comment["comment"].startswith("Airflow triage:") and f"/{run_id}#" in comment["comment"]
+        ]
+        tags += [incident_id for tag in incident["customTags"] if tag == example.TRIAGE_TAG]
+    counts = Counts.of("scheduler SIGKILL during triage: comments", triaged, comments).report()
+    tag_counts = Counts.of("scheduler SIGKILL during triage: tags", triaged, tags).report()
+    assert (counts.missed, counts.duplicated) == (0, 0), counts
+    assert (tag_counts.missed, tag_counts.duplicated) == (0, 0), tag_counts
+    assert sorted(review["subject"].split(" ")[1] for review in reviews) == triaged
 
 
 # --------------------------------------------------------------------------------------------------
