@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # A change to the dependencies or to the lock re-installs.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: install lock test lint typecheck demo dist clean e2e-deps stack-deps stack
+.PHONY: install lock test test-stack lint typecheck demo dist clean e2e-deps stack-deps stack
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,8 +59,13 @@ stack-deps:
 stack: install stack-deps
 	$(BIN)/python -m tests.stack
 
+# The crash and quota runs on the compose stack (tests/stack, marker `cluster`) take about 15 minutes:
+# `make test-stack` runs them; `make test` runs the rest of tests/stack (the harness, a smoke run).
 test: install lint typecheck e2e-deps stack-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not cluster"
+
+test-stack: install stack-deps
+	$(BIN)/python -m pytest -m cluster tests/stack
 
 # Every example DAG against the emulator, in airflow-home/ and demo-output/ (see demo/__main__.py).
 demo: install

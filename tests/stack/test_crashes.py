@@ -41,7 +41,8 @@ from tests.stack.crash_support import (
 )
 from tests.stack.harness import ComposeStack
 
-pytestmark = pytest.mark.stack
+# The crash and quota runs take about 15 minutes together: `make test-stack`, not `make test`.
+pytestmark = [pytest.mark.stack, pytest.mark.cluster]
 
 HUNT = "stack_crash_hunt"
 SENSORS_DAG = "stack_crash_sensors"

@@ -40,7 +40,8 @@ import pytest
 from tests.e2e.harness import HUNTING_POOLS, StackError, wait_for
 from tests.stack.harness import STACK_ARTIFACTS, ComposeStack
 
-pytestmark = pytest.mark.stack
+# The crash and quota runs take about 15 minutes together: `make test-stack`, not `make test`.
+pytestmark = [pytest.mark.stack, pytest.mark.cluster]
 
 DAG_ID = "mtp_adhoc_hunt"
 POOL = "mtp_hunting"
