@@ -47,7 +47,7 @@ class AlertEventTrigger(UpdateEventTrigger):
 
     The payload is :func:`~airflow_provider_mtp.alert_rules.alert_summary` plus ``key``
     (``"<id>@<lastUpdateDateTime>"``); the trigger polls every ``poll_interval`` seconds, from
-    ``start`` (default: when it starts running), looking ``lag_seconds`` behind the newest update
+    ``start`` (default: ``lag_seconds`` before it starts running), looking ``lag_seconds`` behind the newest update
     seen for alerts that show up late, and never returns::
 
         from airflow.sdk import Asset, AssetWatcher
@@ -58,7 +58,8 @@ class AlertEventTrigger(UpdateEventTrigger):
         )
 
     **At least once.** What it fired lives in memory only, so a triggerer restart fires recent
-    updates again: deduplicate downstream on ``(id, lastUpdateDateTime)``. An alert updated twice
+    updates again (and those made while it was down, if that was shorter than ``lag_seconds``):
+    deduplicate downstream on ``(id, lastUpdateDateTime)``. An alert updated twice
     between polls fires once, for its latest update. Keep the keyword arguments constant (Airflow
     tells watchers apart by them): never pass "now" as ``start``.
 
@@ -66,7 +67,8 @@ class AlertEventTrigger(UpdateEventTrigger):
     :param api: ``graph`` or ``legacy`` to override the connection's back end.
     :param query: ``AlertQuery.to_json()`` or the query; or give its fields as keywords
         (``severity="high"``, ``service_source=[...]``), checked when the trigger runs.
-    :param start: first update time of interest (ISO 8601).
+    :param start: first update time of interest (ISO 8601); ``None`` for ``lag_seconds`` before
+        the trigger starts running.
     :param lag_seconds: ingestion delay to keep looking back over.
     :param poll_interval: seconds between polls.
     """

@@ -87,7 +87,7 @@ class IncidentEventTrigger(_ThisModuleClock, UpdateEventTrigger):
     """Fires an event per new or updated incident: the source of an ``AssetWatcher``.
 
     Polls every ``poll_interval`` seconds for incidents last updated at or after ``start``
-    (default: when the trigger starts running) and fires one event per update, in update order,
+    (default: ``lag_seconds`` before the trigger starts running) and fires one event per update, in update order,
     with the payload of :func:`~airflow_provider_mtp.incident_rules.incident_summary` plus ``key``
     (``"<id>@<last_update>"``). It never returns. Example::
 
@@ -101,8 +101,11 @@ class IncidentEventTrigger(_ThisModuleClock, UpdateEventTrigger):
     **Delivery is at least once.** The cursor
     (:class:`~airflow_provider_mtp.incident_rules.UpdateCursor`) lives in memory: Airflow
     keeps no cursor for event triggers, so after a triggerer restart (or a move to another
-    triggerer) polling starts again from ``start`` and updates already fired fire again.
-    Downstream tasks must deduplicate on ``(id, last_update)`` (the ``key``). An incident updated
+    triggerer) polling starts again from ``start`` (by default one ``lag_seconds`` before the
+    restart) and updates already fired fire again; updates made while no triggerer ran fire then,
+    unless the outage lasted longer than ``lag_seconds`` (raise it, or pass a fixed ``start``, if
+    triggerers may stay down longer). Downstream tasks must deduplicate on ``(id, last_update)``
+    (the ``key``). An incident updated
     twice between polls fires once, for its latest update. (Airflow 3.3 hands event triggers of
     watched assets an ``asset_state_store``; the cursor is not kept there, because a cursor saved
     right after an event is yielded may be ahead of that event being stored, which would turn
@@ -115,7 +118,8 @@ class IncidentEventTrigger(_ThisModuleClock, UpdateEventTrigger):
     :param api: ``graph`` or ``legacy`` to override the connection's back end.
     :param query: which incidents, as :meth:`IncidentQuery.to_json()
         <airflow_provider_mtp.api.incident_query.IncidentQuery.to_json>` (or the query itself).
-    :param start: first update time of interest (ISO 8601); ``None`` for the trigger's start.
+    :param start: first update time of interest (ISO 8601); ``None`` for ``lag_seconds`` before
+        the trigger starts running.
     :param lag_seconds: how long after an update's timestamp it may still show up (ingestion
         delay); each poll looks back this far behind the newest update seen.
     :param poll_interval: seconds between polls.

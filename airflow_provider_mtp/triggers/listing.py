@@ -308,7 +308,7 @@ class UpdateEventTrigger(_Polling, BaseEventTrigger):
     ``IncidentEventTrigger`` and ``AlertEventTrigger``; see theirs for the guarantees).
 
     Polls every ``poll_interval`` seconds for records last updated at or after ``start`` (default:
-    when the trigger starts running) and fires one event per update, in update order, with the
+    ``lag_seconds`` before the trigger starts running) and fires one event per update, in update order, with the
     resource's summary plus ``key`` (``"<id>@<last update>"``), at least once
     (:class:`~airflow_provider_mtp.listing_rules.UpdateCursor` in memory). It never returns.
     Failures the hook already retried (:func:`transient`) are waited out; others end it.
@@ -316,7 +316,8 @@ class UpdateEventTrigger(_Polling, BaseEventTrigger):
     :param mtp_conn_id: the ``mtp`` connection.
     :param api: ``graph`` or ``legacy`` to override the connection's back end.
     :param query: which records, as the query's ``to_json()`` (or the query itself).
-    :param start: first update time of interest (ISO 8601); ``None`` for the trigger's start.
+    :param start: first update time of interest (ISO 8601); ``None`` for ``lag_seconds`` before
+        the trigger starts running.
     :param lag_seconds: how long after an update's timestamp it may still show up (ingestion
         delay); each poll looks back this far behind the newest update seen.
     :param poll_interval: seconds between polls.
@@ -363,7 +364,13 @@ class UpdateEventTrigger(_Polling, BaseEventTrigger):
         """Poll forever, firing an event per new update; the hook is closed when the trigger stops."""
         resource = self.resource
         query = resource.query_class.from_json(self.query)
-        start = parse_instant(self.start, name="start") if self.start else self._now()
+        # Without a start, look back one lag: a restarted triggerer (or a watcher moved to another
+        # one) then refires the updates of its outage, as long as the outage was shorter than the lag.
+        start = (
+            parse_instant(self.start, name="start")
+            if self.start
+            else self._now() - timedelta(seconds=self.lag_seconds)
+        )
         cursor = UpdateCursor(start=instant_ticks(start), lag=int(self.lag_seconds * TICKS_PER_SECOND))
         self.log.info(
             "Watching %s updated from %s with %s (at-least-once: deduplicate on (id, %s))",

@@ -304,3 +304,30 @@ def test_event_trigger_fires_for_new_and_updated_incidents_once_each(
     assert first["key"] == f"{made[0]['id']}@{first['last_update']}"
     assert set(first) == {"id", "title", "severity", "status", "last_update", "portal_url", "key"}
     assert hook_calls["close"] == 1
+
+
+def test_a_watcher_started_without_start_fires_the_updates_of_the_last_lag(
+    emulator: DefenderEmulator, hook_calls: dict[str, int]
+) -> None:
+    """What a triggerer restart relies on: updates made while no triggerer ran (shorter than the
+    lag) still fire; older ones do not."""
+    now = datetime.now(UTC)
+    emulator.set_clock((now - timedelta(seconds=600)).isoformat())
+    emulator.put_incidents({"displayName": "before the lag", "customTags": ["outage"]})
+    emulator.set_clock((now - timedelta(seconds=30)).isoformat())
+    emulator.put_incidents({"displayName": "during the outage", "customTags": ["outage"]})
+    trigger = IncidentEventTrigger(tags="outage", poll_interval=0.1, lag_seconds=120)
+    events: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        async def consume() -> None:
+            async for event in trigger.run():
+                events.append(event.payload)
+
+        task = asyncio.create_task(consume())
+        await until(lambda: hook_calls["list"] >= 3, "three polls")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert [event["title"] for event in events] == ["during the outage"]

@@ -405,14 +405,6 @@ def test_triggerer_restart_deferred_sensors(stack: ComposeStack, triggerer_resta
     assert (counts.delivered, counts.missed, counts.duplicated) == (SENSORS, 0, 0), counts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known gap: IncidentEventTrigger(start=None) starts its cursor when the restarted trigger starts "
-        "(UpdateEventTrigger.run in triggers/listing.py), so updates made while no triggerer ran, and "
-        "up to one poll before the stop, never fire; the counts line shows how many"
-    ),
-)
 def test_triggerer_restart_incident_updates(stack: ComposeStack, triggerer_restart: TriggererRestart) -> None:
     """Every watched update, before, during and after the restart, is handled by a run (at least once)."""
     updates = triggerer_restart.updates
