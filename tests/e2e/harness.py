@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
@@ -72,6 +73,9 @@ PARSE_TIMEOUT_S = 120.0
 STOP_GRACE_S = 15.0
 #: Lines of each process log quoted in a failure message.
 TAIL_LINES = 40
+#: How long a review waits before it is answered even without the scheduler's line for its parked
+#: task (a restarted scheduler never gets the executor's event of a worker that exited before it).
+REVIEW_SETTLE_S = 20.0
 
 T = TypeVar("T")
 
@@ -351,6 +355,27 @@ class AirflowStack:
         )["hitl_details"]
         return found
 
+    def review_settled(self, review: dict[str, Any]) -> bool:
+        """Whether the scheduler has handled the exit of the worker that parked this review's task.
+
+        Airflow 3.3 resumes a task parked in ``awaiting_input`` as soon as it is answered. If the
+        answer comes before the scheduler has processed the executor's "success" for the parking
+        process, the scheduler sees that event for a task that is queued again and fails the task
+        ("finished with state success, but the task instance's state attribute is queued"). A
+        person never answers that fast; the tests wait for the scheduler's ``TaskInstance Finished``
+        line for this try (state ``awaiting_input``), or :data:`REVIEW_SETTLE_S` after the request.
+        """
+        ti = review["task_instance"]
+        finished = re.compile(
+            rf"TaskInstance Finished: .*ti_id={re.escape(str(ti['id']))},.*state=awaiting_input,"
+            rf".*try_number={int(ti['try_number'])},"
+        )
+        path = self.log_path("scheduler")
+        if path.exists() and finished.search(path.read_text(errors="replace")):
+            return True
+        waited = datetime.now(UTC) - _instant(str(review["created_at"]))
+        return waited > timedelta(seconds=REVIEW_SETTLE_S)
+
     def answer_review(self, review: dict[str, Any], option: str) -> dict[str, Any]:
         """Answer one HITL request as the UI's form does (``PATCH .../hitlDetails``)."""
         ti = review["task_instance"]
@@ -375,7 +400,7 @@ class AirflowStack:
         def finished() -> dict[str, Any] | None:
             self.check_alive()
             for review in self.waiting_reviews(dag_id, run_id):
-                if review["task_instance"]["state"] == "awaiting_input":
+                if review["task_instance"]["state"] == "awaiting_input" and self.review_settled(review):
                     self.answer_review(review, option)
                     answered.append(review)
             last.update(self.run(dag_id, run_id))

@@ -506,7 +506,7 @@ def test_analyst_classifies_an_incident_in_the_review_form(ui: WebDriver, stack:
         waiting = [
             r
             for r in stack.waiting_reviews(TRIAGE, run_id)
-            if r["task_instance"]["state"] == "awaiting_input"
+            if r["task_instance"]["state"] == "awaiting_input" and stack.review_settled(r)
         ]
         return waiting[0] if waiting else None
 
