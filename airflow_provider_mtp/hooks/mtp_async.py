@@ -36,6 +36,7 @@ from airflow_provider_mtp.hooks.mtp import (
     checked_comment,
     incident_changes,
 )
+from airflow_provider_mtp.hooks.shared_clients import SharedClient, acquire, release
 from airflow_provider_mtp.off_loop import import_module
 
 if TYPE_CHECKING:
@@ -54,7 +55,10 @@ class MTPAsyncHook(BaseHook):
 
     Lists, reads and updates incidents in the Graph shape and runs hunting queries on either back
     end, with the same arguments, retries and errors as :class:`~airflow_provider_mtp.hooks.mtp.MTPHook`.
-    One aiohttp session per hook, opened on first use; close it with :meth:`close` or ``async with``.
+    The aiohttp session (connector, TLS context, kept-alive sockets) is shared by every hook of the
+    same connection in the same event loop (:mod:`~airflow_provider_mtp.hooks.shared_clients`),
+    opened by the first and closed when the last one closes; close yours with :meth:`close` or
+    ``async with``.
 
     :param mtp_conn_id: the ``mtp`` connection to use.
     :param api: ``graph`` or ``legacy`` to override the connection's back end.
@@ -81,8 +85,8 @@ class MTPAsyncHook(BaseHook):
         self.max_wait = max_wait
         self._settings: ConnectionSettings | None = None
         self._client: AsyncSecurityClient | None = None
-        # msal's token calls go through a requests session of their own.
-        self._token_session: requests.Session | None = None
+        # This hook's reference to the connection's shared client (None when closed).
+        self._shared: SharedClient | None = None
         # Built on first use: two coroutines starting together must not open two sessions.
         self._opening: asyncio.Lock | None = None
 
@@ -95,14 +99,12 @@ class MTPAsyncHook(BaseHook):
         await self.close()
 
     async def close(self) -> None:
-        """Close the hook's sessions; the next call opens new ones."""
-        client, self._client = self._client, None
-        session, self._token_session = self._token_session, None
-        if client is not None:
-            await client.transport.close()
-        if session is not None:
-            # It only carries msal's token calls; it holds no open I/O of ours.
-            session.close()
+        """Let go of the connection's shared session (the last hook to close closes it); the next
+        call opens or joins one again."""
+        self._client = None
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            await release(shared)
 
     # Connection and transport, built on first use.
     async def get_settings(self) -> ConnectionSettings:
@@ -133,10 +135,13 @@ class MTPAsyncHook(BaseHook):
                 self._opening = asyncio.Lock()
             async with self._opening:
                 if self._client is None:
-                    self._client = await self._open_client()
+                    settings = await self.get_settings()
+                    key = (self.mtp_conn_id, self.api, self.max_wait)
+                    self._shared = await acquire(key, settings, self._open_client)
+                    self._client = self._shared.client
         return self._client
 
-    async def _open_client(self) -> AsyncSecurityClient:
+    async def _open_client(self) -> tuple[AsyncSecurityClient, requests.Session]:
         from airflow_provider_mtp.api.client import AsyncSecurityClient
         from airflow_provider_mtp.api.graph import GraphSecurityApi
         from airflow_provider_mtp.api.legacy import LegacyMtpApi, token_tenant
@@ -178,8 +183,7 @@ class MTPAsyncHook(BaseHook):
             allowed_hosts=settings.allowed_hosts,
             max_wait=DEFAULT_MAX_WAIT_S if self.max_wait is None else float(self.max_wait),
         )
-        self._token_session = session
-        return AsyncSecurityClient(api=backend, transport=transport)
+        return AsyncSecurityClient(api=backend, transport=transport), session
 
     async def _get_transport(self) -> AsyncTransport:
         return (await self.get_client()).transport
