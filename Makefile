@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # A change to the dependencies or to the lock re-installs.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: install lock test test-stack lint typecheck demo dist clean e2e-deps stack-deps stack
+.PHONY: install lock test test-stack lint typecheck demo dist clean e2e-deps stack-deps stack bench bench-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,34 @@ test: install lint typecheck e2e-deps stack-deps
 
 test-stack: install stack-deps
 	$(BIN)/python -m pytest -m cluster tests/stack
+
+# The peers bench/ compares against (Airflow's microsoft-azure provider, msgraph-sdk, azure-identity)
+# live in .bench-venv, never in .venv or constraints.txt: this package under constraints.txt plus
+# bench/requirements-peers.txt (the peers' exact versions).
+BENCH_VENV := $(CURDIR)/.bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell cat pyproject.toml constraints.txt bench/requirements-peers.txt | sha1sum | cut -c1-12)
+$(BENCH_STAMP): pyproject.toml constraints.txt bench/requirements-peers.txt | $(BIN)/uv
+	$(BIN)/python -m uv venv --quiet --allow-existing --python $(BIN)/python $(BENCH_VENV)
+	$(BIN)/python -m uv pip install --quiet --python $(BENCH_VENV)/bin/python -c constraints.txt \
+		-r bench/requirements-peers.txt -e . apache-airflow-providers-http
+	touch $@
+
+bench-venv: $(BENCH_STAMP)
+
+# Issue 13's benchmarks, one after the other, each printing its table, ratios and MET / MISSED and
+# writing bench/results/<name>.json (about 10 minutes on 2 cores). Not part of `make test`. A script
+# not written yet is skipped with a message; one that fails is named at the end (exit 1).
+BENCH_SCRIPTS := token_reuse paging hunting_storage triggerer_scale parse_cost emulator_speed
+bench: install bench-venv
+	@started=$$(date +%s); failed=""; \
+	for name in $(BENCH_SCRIPTS); do \
+		if [ ! -f bench/$$name.py ]; then echo "== bench/$$name.py does not exist yet: skipped"; continue; fi; \
+		began=$$(date +%s); \
+		$(BIN)/python bench/$$name.py || failed="$$failed $$name"; \
+		echo "(bench/$$name.py: $$(( $$(date +%s) - began )) s)"; \
+	done; \
+	echo "make bench: $$(( $$(date +%s) - started )) s in all"; \
+	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed"; exit 1; fi
 
 # Every example DAG against the emulator, in airflow-home/ and demo-output/ (see demo/__main__.py).
 demo: install
