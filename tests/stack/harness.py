@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -382,6 +383,22 @@ class ComposeStack(AirflowStack):
         return lines
 
 
+def stop_in_order(stack: ComposeStack) -> list[str]:
+    """Stop the Airflow services first, then what they use (Postgres, Redis, the emulator).
+
+    Stopped all at once, a scheduler still writing its last heartbeat meets a Postgres that is
+    shutting down and exits 1. Returns a line per process saying how it ended, and the total time.
+    """
+    began = time.monotonic()
+    processes = dict(stack.processes)
+    users = {name: p for name, p in processes.items() if stack.instances[name].kind in ("airflow", "init")}
+    used = {name: p for name, p in processes.items() if name not in users}
+    lines = [
+        line for wave in (users, used) for line in stop_processes(wave) if not line.startswith("all stopped")
+    ]
+    return [*lines, f"all stopped in {time.monotonic() - began:.1f} s"]
+
+
 @contextmanager
 def compose_stack(
     *,
@@ -441,7 +458,7 @@ def compose_stack(
             stack.wait_ready(dag_ids)
         yield stack
     finally:
-        report = stop_processes(dict(stack.processes))
+        report = stop_in_order(stack)
         (STACK_ARTIFACTS / "stopped.log").write_text("\n".join(report) + "\n")
         stack.processes.clear()
         shutil.copytree(layout.logs, STACK_ARTIFACTS / "task-logs", dirs_exist_ok=True)
