@@ -1,12 +1,26 @@
-"""Hunting results as files: row writers (JSON Lines, CSV, Parquet) and their safe placement.
+r"""Hunting results as files: row writers (JSON Lines, CSV, Parquet) and their safe placement.
 
-Rows stream from the service into a writer, one at a time; nothing holds a whole result.
+Rows stream from the service into a writer, one at a time; nothing holds a whole result. The
+writers (in :mod:`airflow_provider_mtp.row_writers`) gather their output and write it in pieces
+of about 1 MiB, never one storage call per row.
 
 Formats, chosen by the output's extension (or named explicitly):
 
 * **JSON Lines** (``.jsonl``, ``.ndjson``, ``.json``): one JSON object per row, values exactly as
   the service sent them (datetimes as ISO 8601 text with all 7 fractional digits, dynamic values
-  as JSON).
+  as JSON). Each line is the row's JSON **text as the service sent it**, copied, not decoded and
+  encoded again, then ``\n``. Defender (and the emulator) send compact JSON with UTF-8 text, so
+  a line is byte for byte ``json.dumps(row, ensure_ascii=False, separators=(",", ":"))``: it
+  differs from plain ``json.dumps(row)`` only in having no space after ``,`` and ``:`` and
+  non-ASCII text as UTF-8 rather than ``\uXXXX``; keys keep the service's order. Whatever else
+  a service's text holds is kept as sent too: spacing inside a one-line row, its escapes
+  (``\u00e9``, ``\/``), its number spelling (``1.50``, ``1E3``; integers of any size stay
+  exact), a repeated key. A row whose text holds a raw line break (a service that
+  pretty-prints) is encoded again instead, as the compact ``json.dumps`` above, so a line never
+  holds a raw ``\r`` or ``\n``. As with ``json.dumps(ensure_ascii=False)``, U+2028 and U+2029 in
+  text stay raw (JSON Lines readers split on ``\n`` only; Python's ``str.splitlines`` would split
+  there too: read with ``for line in file``). Rows given in hand (not from a reply) are written
+  as that compact ``json.dumps``. Checked by ``tests/integration/test_hunting_jsonl_fast_path.py``.
 * **CSV** (``.csv``): a header of column names, then one line per row: datetimes as the
   service's ISO 8601 text (UTC, ``Z``, 7 digits), ``true``/``false``, numbers as Python writes
   them (``NaN``, ``Infinity`` as the service sends them), dynamic values as compact JSON, null as
@@ -34,23 +48,40 @@ created or written. It writes nothing (a probe folder it makes is removed at onc
 
 from __future__ import annotations
 
-import abc
-import csv
 import io
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_mtp.errors import MTPConfigError
 
+# The writers live in row_writers; their names stay importable from here, where they were.
+from airflow_provider_mtp.row_writers import (
+    ARROW_TYPES as ARROW_TYPES,
+)
+from airflow_provider_mtp.row_writers import (
+    PARQUET_BATCH_ROWS,
+    STORAGE_BUFFER_BYTES,
+    CsvWriter,
+    _pyarrow,
+    arrow_schema,
+    open_writer,
+)
+from airflow_provider_mtp.row_writers import (
+    JsonLinesWriter as JsonLinesWriter,
+)
+from airflow_provider_mtp.row_writers import (
+    ParquetWriter as ParquetWriter,
+)
+from airflow_provider_mtp.row_writers import (
+    RowWriter as RowWriter,
+)
+
 if TYPE_CHECKING:
-    import pyarrow as pa
     from airflow.sdk import ObjectStoragePath
 
 log = logging.getLogger(__name__)
@@ -65,22 +96,6 @@ FORMATS_BY_EXTENSION = {
 }
 #: Format -> the extension its part files get.
 EXTENSIONS = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet"}
-
-#: Kusto type (as the APIs name it) -> Arrow type name; anything else is ``string``.
-ARROW_TYPES = {
-    "DateTime": "timestamp[us, tz=UTC]",
-    "Int64": "int64",
-    "Int32": "int32",
-    "Double": "float64",
-    "Boolean": "bool",
-    "String": "string",
-    "Guid": "string",
-    "TimeSpan": "string",
-    "Object": "string",
-}
-
-#: Rows buffered per Parquet row group.
-PARQUET_BATCH_ROWS = 20_000
 
 #: URI scheme -> (the fsspec package, the Airflow provider) ObjectStoragePath needs to write there.
 STORAGE_PACKAGES = {
@@ -119,194 +134,6 @@ def output_format(path: str, explicit: str | None = None) -> str:
     raise MTPConfigError(
         f"Cannot tell the output format of {path!r}: end it with .jsonl, .csv or .parquet, or set output_format"
     )
-
-
-# --------------------------------------------------------------------------------------------------
-# Writers
-# --------------------------------------------------------------------------------------------------
-
-
-class RowWriter(abc.ABC):
-    """Writes rows of one result to a binary stream; :meth:`close` finishes the file.
-
-    :param stream: an open binary stream; the writer does not close it.
-    :param schema: the result's ``[{"name", "type"}]``.
-    """
-
-    def __init__(self, stream: BinaryIO, schema: Schema) -> None:
-        self.stream = stream
-        self.schema = [dict(column) for column in schema]
-        self.names = [column["name"] for column in self.schema]
-        self.rows = 0
-
-    @abc.abstractmethod
-    def write(self, row: Mapping[str, Any]) -> None:
-        """Write one row (a dict as the service sent it)."""
-
-    def close(self) -> None:  # noqa: B027 - most formats have nothing to finish
-        """Finish the file (footers, buffers); the stream stays open."""
-
-
-class JsonLinesWriter(RowWriter):
-    """One compact JSON object per line, UTF-8."""
-
-    def write(self, row: Mapping[str, Any]) -> None:
-        self.stream.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
-        self.rows += 1
-
-
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, float):
-        return repr(value)
-    return value
-
-
-class CsvWriter(RowWriter):
-    """RFC 4180 CSV (``\\r\\n`` line ends, quotes where needed), UTF-8, with a header line."""
-
-    def __init__(self, stream: BinaryIO, schema: Schema) -> None:
-        super().__init__(stream, schema)
-        self._text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=True)
-        self._csv = csv.writer(self._text)
-        self._csv.writerow(self.names)
-
-    @staticmethod
-    def header(schema: Schema) -> bytes:
-        """The exact bytes of the header line for ``schema``."""
-        buffer = io.StringIO(newline="")
-        csv.writer(buffer).writerow([column["name"] for column in schema])
-        return buffer.getvalue().encode()
-
-    def write(self, row: Mapping[str, Any]) -> None:
-        self._csv.writerow([_csv_cell(row.get(name)) for name in self.names])
-        self.rows += 1
-
-    def close(self) -> None:
-        self._text.flush()
-        self._text.detach()
-
-
-def _pyarrow() -> Any:
-    try:
-        import pyarrow
-        import pyarrow.parquet
-    except ImportError:
-        raise MTPConfigError(
-            "Writing .parquet needs pyarrow: install it (pip install pyarrow) or write .jsonl or .csv"
-        ) from None
-    return pyarrow
-
-
-def arrow_schema(schema: Schema) -> pa.Schema:
-    """The Arrow schema a Parquet output of ``schema`` gets (Kusto types in field metadata)."""
-    pa = _pyarrow()
-    types = {
-        "DateTime": pa.timestamp("us", tz="UTC"),
-        "Int64": pa.int64(),
-        "Int32": pa.int32(),
-        "Double": pa.float64(),
-        "Boolean": pa.bool_(),
-    }
-    fields = [
-        pa.field(
-            column["name"], types.get(column["type"], pa.string()), metadata={"kusto_type": column["type"]}
-        )
-        for column in schema
-    ]
-    return pa.schema(fields, metadata={"kusto_schema": json.dumps([dict(column) for column in schema])})
-
-
-def _datetime_value(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    # fromisoformat (3.11+) reads "Z" and drops digits past the 6th: truncation, as documented.
-    return datetime.fromisoformat(str(value))
-
-
-def _double_value(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return float(value.replace("Infinity", "inf"))
-    return float(value)
-
-
-def _text_value(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _object_value(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-_CONVERTERS = {
-    "DateTime": _datetime_value,
-    "Double": _double_value,
-    "Object": _object_value,
-    "Int64": lambda value: value,
-    "Int32": lambda value: value,
-    "Boolean": lambda value: value,
-}
-
-
-class ParquetWriter(RowWriter):
-    """Parquet with Kusto types mapped to Arrow types, :data:`PARQUET_BATCH_ROWS` rows per row group."""
-
-    def __init__(self, stream: BinaryIO, schema: Schema, *, batch_rows: int = PARQUET_BATCH_ROWS) -> None:
-        super().__init__(stream, schema)
-        self._pa = _pyarrow()
-        self.arrow_schema = arrow_schema(self.schema)
-        self._writer = self._pa.parquet.ParquetWriter(stream, self.arrow_schema)
-        self._converters = [_CONVERTERS.get(column["type"], _text_value) for column in self.schema]
-        self._columns: list[list[Any]] = [[] for _ in self.schema]
-        self._batch_rows = batch_rows
-
-    def write(self, row: Mapping[str, Any]) -> None:
-        for column, name in zip(self._columns, self.names, strict=True):
-            column.append(row.get(name))
-        self.rows += 1
-        if len(self._columns[0] if self._columns else ()) >= self._batch_rows:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._columns or not self._columns[0]:
-            return
-        arrays = []
-        for values, convert, field in zip(self._columns, self._converters, self.arrow_schema, strict=True):
-            try:
-                arrays.append(self._pa.array([convert(value) for value in values], type=field.type))
-            except (TypeError, ValueError, self._pa.ArrowException) as exc:
-                raise MTPConfigError(
-                    f"Column {field.name!r} ({field.metadata[b'kusto_type'].decode()}) holds a value Parquet "
-                    f"cannot store as {field.type}: {type(exc).__name__}: {exc}. Write .jsonl or .csv instead."
-                ) from exc
-        self._writer.write_batch(self._pa.RecordBatch.from_arrays(arrays, schema=self.arrow_schema))
-        self._columns = [[] for _ in self.schema]
-
-    def close(self) -> None:
-        self._flush()
-        self._writer.close()
-
-
-def open_writer(fmt: str, stream: BinaryIO, schema: Schema) -> RowWriter:
-    """A writer of format ``fmt`` on ``stream``."""
-    if fmt == "jsonl":
-        return JsonLinesWriter(stream, schema)
-    if fmt == "csv":
-        return CsvWriter(stream, schema)
-    if fmt == "parquet":
-        return ParquetWriter(stream, schema)
-    raise MTPConfigError(f"Unknown output format {fmt!r}")
 
 
 def concatenate(fmt: str, parts: Sequence[ObjectStoragePath], target: BinaryIO, schema: Schema) -> None:
@@ -456,19 +283,30 @@ class OutputTarget:
     def write_part(self, part: ObjectStoragePath, schema: Schema, rows: Any, *, on_row: Any = None) -> int:
         """Stream ``rows`` into the part file; how many were written.
 
+        The file gets one ``write()`` per :data:`STORAGE_BUFFER_BYTES`, never one per row.
+
         :param part: the part's path.
         :param schema: the result's schema.
-        :param rows: an iterable of row dicts.
+        :param rows: an iterable of row dicts, or of ``(row, text)`` pairs
+            (:attr:`~airflow_provider_mtp.api.models.HuntingResult.rows_with_text`), where
+            ``text`` is the row's JSON as the service sent it (or ``None``).
         :param on_row: called with the running count after each row (may raise to stop).
         """
         self._make_folder(part.parent)
-        with part.open("wb") as stream:
+        with part.open("wb") as storage:
+            stream = io.BufferedWriter(_Unbuffered(storage), STORAGE_BUFFER_BYTES)
             writer = open_writer(self.format, stream, schema)
-            for row in rows:
-                writer.write(row)
+            write = writer.write
+            for item in rows:
+                if type(item) is tuple:
+                    write(*item)
+                else:
+                    write(item)
                 if on_row is not None:
                     on_row(writer.rows)
             writer.close()
+            stream.flush()
+            stream.detach()
         return writer.rows
 
     def publish(self, parts: Sequence[ObjectStoragePath], schema: Schema, token: str) -> None:
@@ -524,6 +362,31 @@ class OutputTarget:
                 root.rmdir()
         except OSError as exc:  # object stores without directories, permissions: leave them
             log.debug("could not remove part files under %s: %s", directory, exc)
+
+
+class _Unbuffered(io.RawIOBase):
+    """A storage file as the raw layer under an ``io.BufferedWriter``: the buffer gathers small
+    writes (a CSV line, a Parquet page header) into one call to the storage.
+
+    :param stream: the open storage file; flushing or detaching leaves it open.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        written = len(data)
+        self._stream.write(bytes(data))
+        self._position += written
+        return written
+
+    def tell(self) -> int:
+        return self._position
 
 
 def _remove(path: ObjectStoragePath) -> None:

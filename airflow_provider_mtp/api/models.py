@@ -1,8 +1,10 @@
 """What the back ends hand back: a streamed hunting result, and small incident helpers.
 
 A hunting reply can hold 100,000 rows (tens of MB of JSON). :class:`HuntingResult` parses it
-incrementally with ijson's C parser while the caller iterates, so the document never sits in
-memory whole and the rows are never held twice.
+incrementally while the caller iterates (:class:`~airflow_provider_mtp.api.reply_scan.ReplyScanner`:
+each row decoded once by the standard library's C scanner), so the document never sits in memory
+whole and the rows are never held twice. :attr:`HuntingResult.rows_with_text` also hands out each
+row's JSON text as the service sent it, which a JSON Lines writer copies instead of encoding again.
 
 Both reply shapes are read: Graph's ``schema`` (``name``/``type``) and ``results``, and the
 legacy API's ``Stats``, ``Schema`` (``Name``/``Type``) and ``Results``. Key case is taken as it
@@ -16,22 +18,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-import ijson
 import requests
 
+from airflow_provider_mtp.api.reply_scan import ReplyScanner
 from airflow_provider_mtp.error_replies import ReplyCutOff
 from airflow_provider_mtp.errors import MTPServiceError
 
 __all__ = ["HuntingResult", "incident_key"]
 
-#: Bytes read from the socket per parser step.
+#: Bytes read from the socket per parser step (measured: larger chunks parse no faster).
 CHUNK_SIZE = 16 * 1024
 
-# Every spelling has its own C-level coroutine (far cheaper than dispatching every parse event in
-# Python); once one spelling of a part is seen, the others stop (see HuntingResult._collect).
-_ROW_PREFIXES = ("results.item", "Results.item")
-_SCHEMA_PREFIXES = ("schema", "Schema")
-_STATS_PREFIXES = ("Stats", "stats")
 _END = object()
 
 
@@ -41,8 +38,11 @@ def _schema_entry(column: Mapping[str, Any]) -> dict[str, str]:
     return {"name": str(name), "type": str(kind)}
 
 
-class _Rows(Iterator[dict[str, Any]]):
-    """The rows iterator: resumable, but a second pass after the end is an error, not silence."""
+class _Rows(Iterator[Any]):
+    """The rows iterator: resumable, but a second pass after the end is an error, not silence.
+
+    :param result: the result read from.
+    """
 
     def __init__(self, *, result: HuntingResult) -> None:
         self._result = result
@@ -56,8 +56,15 @@ class _Rows(Iterator[dict[str, Any]]):
             )
         return self
 
-    def __next__(self) -> dict[str, Any]:
-        return self._result._next_row()
+    def __next__(self) -> Any:
+        return self._result._next_pair()[0]
+
+
+class _RowsWithText(_Rows):
+    """The same stream as ``(row, text)`` pairs."""
+
+    def __next__(self) -> Any:
+        return self._result._next_pair()
 
 
 class HuntingResult:
@@ -90,9 +97,10 @@ class HuntingResult:
         self._schema = schema
         self._stats = stats
         self._chunk_size = chunk_size
-        self._pending: deque[dict[str, Any]] = deque()
+        #: Rows parsed and not handed out yet, ``(row, text)``: the scanner's own queue.
+        self._pending: deque[tuple[dict[str, Any], str | None]] = deque()
         self._chunks: Iterator[bytes] | None = None
-        self._parsers: list[_Parser] = []
+        self._scanner: ReplyScanner | None = None
         self._eof = response is None
         self._closed = False
         self._rows = _Rows(result=self)
@@ -152,6 +160,12 @@ class HuntingResult:
         return self._rows
 
     @property
+    def rows_with_text(self) -> Iterator[tuple[dict[str, Any], str | None]]:
+        """The rows as ``(row, text)`` pairs: ``text`` is the row's JSON exactly as the service sent
+        it (``None`` for rows given in hand). The same stream as :attr:`rows`: read one of them."""
+        return _RowsWithText(result=self)
+
+    @property
     def stats(self) -> dict[str, Any] | None:
         """The legacy API's ``Stats`` (Graph sends none): known once the parser has passed it."""
         if self._stats is None and not self._eof and self._schema is None:
@@ -168,8 +182,7 @@ class HuntingResult:
         """Close the reply; rows not read yet are dropped."""
         self._closed = True
         self._pending.clear()
-        # Dropped, not closed: closing a parser coroutine validates the rest of the document.
-        self._parsers = []
+        self._scanner = None
         self._release()
 
     def __enter__(self) -> HuntingResult:
@@ -189,13 +202,16 @@ class HuntingResult:
     # ----------------------------------------------------------------------------------------------
 
     def _next_row(self) -> dict[str, Any]:
+        return self._next_pair()[0]
+
+    def _next_pair(self) -> tuple[dict[str, Any], str | None]:
         if self._closed:
             raise StopIteration
         if self._given_rows is not None:
             row = next(self._given_rows, _END)
             if row is not _END:
                 self.rows_read += 1
-                return row  # type: ignore[return-value]
+                return row, None  # type: ignore[return-value]
             self._given_rows = None
         while not self._pending:
             if self._eof:
@@ -231,7 +247,6 @@ class HuntingResult:
     def _start(self) -> None:
         assert self._response is not None
         self._chunks = self._response.iter_content(chunk_size=self._chunk_size)
-        self._parsers = new_parsers()
 
     def _feed(self) -> None:
         """Parse one more chunk; the end of the body finishes (and validates) the document."""
@@ -245,85 +260,26 @@ class HuntingResult:
         self._parse(chunk)
 
     def _parse(self, chunk: bytes | None) -> None:
-        """Feed one chunk (``None`` at the end of the body) to the parsers; no I/O."""
+        """Feed one chunk (``None`` at the end of the body) to the scanner; no I/O."""
+        scanner = self._scanner
+        if scanner is None:
+            scanner = self._scanner = ReplyScanner()
+            # Rows go straight to the queue handed out (the scanner's texts are never None).
+            scanner.rows = self._pending  # type: ignore[assignment]
         try:
             if chunk is None:
                 self._eof = True
-                for parser in self._parsers:
-                    parser.coroutine.close()
+                scanner.finish()
                 self._release()
             elif chunk:
-                for parser in self._parsers:
-                    parser.coroutine.send(chunk)
-        except ijson.JSONError as exc:
+                scanner.feed(chunk)
+        except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
             raise ReplyCutOff(f"the body is not whole JSON: {str(exc).splitlines()[0]}") from exc
-        except ValueError as exc:
-            raise ReplyCutOff(f"the body is not whole JSON: {type(exc).__name__}") from exc
-        self._collect()
-
-    def _collect(self) -> None:
-        """Move parsed values out of the parsers, and retire parsers that have nothing left to find.
-
-        Every parser scans the whole document, so each one still running costs a full parse:
-        once a spelling has shown up, the parsers for the other spellings of the same part stop
-        (they are dropped, not closed, as closing would validate the rest of the document).
-        """
-        done: set[str] = set()
-        for parser in self._parsers:
-            if not parser.found:
-                continue
-            if parser.role == "rows":
-                self._pending.extend(parser.found)
-                done.add("rows:" + parser.prefix)
-                if parser.prefix == "results.item":
-                    done.add("stats")  # Graph's shape: no stats block
-            elif parser.role == "schema":
-                columns = parser.found[0]
-                self._schema = (
-                    [_schema_entry(column) for column in columns] if isinstance(columns, list) else []
-                )
-                done.add("schema")
-            else:
-                stats = parser.found[0]
-                self._stats = stats if isinstance(stats, dict) else None
-                done.add("stats")
-            parser.found.clear()
-        if not done or self._eof:
-            return
-        row_prefix = next((key[5:] for key in done if key.startswith("rows:")), None)
-        self._parsers = [
-            parser
-            for parser in self._parsers
-            if parser.role not in done
-            and not (parser.role == "rows" and row_prefix not in (None, parser.prefix))
-        ]
-
-
-def new_parsers() -> list[_Parser]:
-    """One parser per spelling of each part (rows, schema, stats); shared with the async result."""
-    return [
-        _Parser(role=role, prefix=prefix)
-        for role, prefixes in (
-            ("rows", _ROW_PREFIXES),
-            ("schema", _SCHEMA_PREFIXES),
-            ("stats", _STATS_PREFIXES),
-        )
-        for prefix in prefixes
-    ]
-
-
-class _Parser:
-    """One ijson C-level coroutine collecting the values found under one prefix.
-
-    :param role: ``rows``, ``schema`` or ``stats``.
-    :param prefix: the ijson prefix, e.g. ``results.item``.
-    """
-
-    def __init__(self, *, role: str, prefix: str) -> None:
-        self.role = role
-        self.prefix = prefix
-        self.found: list[Any] = ijson.sendable_list()
-        self.coroutine = ijson.items_coro(self.found, prefix, use_float=True)
+        if self._schema is None and scanner.schema is not None:
+            columns = scanner.schema
+            self._schema = [_schema_entry(column) for column in columns] if isinstance(columns, list) else []
+        if self._stats is None and scanner.stats is not None:
+            self._stats = scanner.stats if isinstance(scanner.stats, dict) else None
 
 
 def incident_key(incident: Mapping[str, Any]) -> tuple[str, str]:

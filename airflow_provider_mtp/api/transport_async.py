@@ -23,7 +23,7 @@ import aiohttp
 import yarl
 
 from airflow_provider_mtp.api.call_rules import PendingCall, TransportBase, untrusted_certificate_error
-from airflow_provider_mtp.api.models import CHUNK_SIZE, HuntingResult, new_parsers
+from airflow_provider_mtp.api.models import CHUNK_SIZE, HuntingResult
 from airflow_provider_mtp.api.request import ApiRequest, ReplyKind
 from airflow_provider_mtp.error_replies import ReplyCutOff, ServiceError
 from airflow_provider_mtp.errors import MTPError, MTPServiceError
@@ -209,7 +209,6 @@ class AsyncHuntingResult(HuntingResult):
         super().__init__(response=None, chunk_size=chunk_size)
         self._aresponse: aiohttp.ClientResponse | None = response
         self._achunks: AsyncIterator[bytes] = response.content.iter_chunked(chunk_size)
-        self._parsers = new_parsers()
         self._eof = False
         self._arows = _AsyncRows(result=self)
 
@@ -276,7 +275,7 @@ class AsyncHuntingResult(HuntingResult):
                     "were delivered; run the query again to get all of them."
                 ) from exc
         self.rows_read += 1
-        return self._pending.popleft()
+        return self._pending.popleft()[0]
 
     async def _afeed(self) -> None:
         try:

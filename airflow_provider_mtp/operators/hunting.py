@@ -451,7 +451,9 @@ class RunHuntingQueryOperator(HuntQueryChecks, HuntThrottling, HuntOutputs, Base
             else:
                 part = target.part(progress.token, progress.next_part)
                 progress.next_part += 1
-                count = target.write_part(part, schema, result.rows, on_row=self._progress_logger(piece))
+                count = target.write_part(
+                    part, schema, result.rows_with_text, on_row=self._progress_logger(piece)
+                )
                 part_uri = str(part)
                 if count >= HUNTING_ROW_LIMIT:
                     self._remove_part(part)
