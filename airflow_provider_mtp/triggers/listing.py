@@ -9,6 +9,9 @@ new or updated record. Subclasses (:mod:`~airflow_provider_mtp.triggers.incident
 :class:`~airflow_provider_mtp.listing_rules.Resource` and their keyword arguments; the rules they
 apply live in :mod:`airflow_provider_mtp.listing_rules`, shared with the sensors' ``poke()``.
 
+The window triggers of one connection share one listing per poll round
+(:mod:`~airflow_provider_mtp.triggers.poller`); each still applies its own rules to it.
+
 Both carry which records they want as one query (``IncidentQuery``, ``AlertQuery``), serialised
 as its JSON form in the ``query`` kwarg.
 """
@@ -40,6 +43,7 @@ from airflow_provider_mtp.listing_rules import (
     listing_query,
 )
 from airflow_provider_mtp.off_loop import import_module
+from airflow_provider_mtp.triggers.poller import Member, coalescing, poller_for
 from airflow_provider_mtp.windows import Window, format_instant
 
 if TYPE_CHECKING:
@@ -237,15 +241,23 @@ class WindowTrigger(_Polling, BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the answer is known, fire one event, return; the hook is closed on every exit."""
-        hook = await self._hook()
+        # The connection's window triggers list together, once per round (triggers/poller.py),
+        # unless coalescing is off. Joined before the first await: triggers started together are
+        # all known to the first round.
+        member = poller_for(self.mtp_conn_id, self.api, self.resource).join() if coalescing() else None
         try:
-            event = await self._wait(hook)
+            hook = await self._hook()
+            try:
+                event = await self._wait(hook, member)
+            finally:
+                # Also on cancellation (task cleared, triggerer stopping): the session must not leak.
+                await hook.close()
         finally:
-            # Also on cancellation (task cleared, triggerer stopping): the session must not leak.
-            await hook.close()
+            if member is not None:
+                member.leave()
         yield event
 
-    async def _wait(self, hook: MTPAsyncHook) -> TriggerEvent:
+    async def _wait(self, hook: MTPAsyncHook, member: Member | None = None) -> TriggerEvent:
         resource = self.resource
         try:
             query = resource.query_class.from_json(self.query)
@@ -264,7 +276,10 @@ class WindowTrigger(_Polling, BaseTrigger):
                 # Taken before the listing: a listing read after the window closed is complete.
                 now = self._now()
                 try:
-                    listing = await _listing(hook, resource, asked)
+                    if member is None:
+                        listing = await _listing(hook, resource, asked)
+                    else:
+                        listing = await member.listing(hook, asked, self.poke_interval)
                 except MTPTokenServiceError as exc:
                     # Entra ID down or throttling would end every deferred sensor of the connection
                     # at once; the next poll asks again. Credential errors still end the wait.

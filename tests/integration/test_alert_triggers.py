@@ -21,6 +21,7 @@ from airflow_provider_mtp.api.alert_query import AlertQuery
 from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.enums import Severity
 from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
+from airflow_provider_mtp.triggers import poller
 from airflow_provider_mtp.triggers.alerts import AlertEventTrigger, AlertTrigger
 from tests.integration import test_incident_triggers as incident_tests
 from tests.integration.test_incident_triggers import END, START, until
@@ -160,7 +161,12 @@ def test_alert_trigger_errors_are_events(emulator: DefenderEmulator) -> None:
     assert emulator.client_secret not in json.dumps(denied.payload)
 
 
-def test_200_alert_triggers_in_one_loop_ask_entra_for_one_token(emulator: DefenderEmulator) -> None:
+@pytest.mark.parametrize(("coalesced", "listings"), [(True, 1), (False, 200)])
+def test_200_alert_triggers_in_one_loop_ask_entra_for_one_token(
+    emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch, coalesced: bool, listings: int
+) -> None:
+    """One token either way; one listing for all 200 when coalesced, one each when not."""
+    monkeypatch.setattr(poller, "COALESCING", coalesced)
     emulator.put_alerts({"title": "shared", "lastUpdateDateTime": "2026-06-01T00:30:00Z"})
     payloads = first_events(*(alert_trigger() for _ in range(200)))
     assert len(payloads) == 200
@@ -168,7 +174,7 @@ def test_200_alert_triggers_in_one_loop_ask_entra_for_one_token(emulator: Defend
     stats = emulator.stats()
     assert stats["tokens_issued"] == {emulator.client_id: 1}
     assert stats["requests"]["POST /{tenant}/oauth2/v2.0/token"] == {"200": 1}
-    assert stats["requests"][f"GET {ALERTS_PATH}"] == {"200": 200}
+    assert stats["requests"][f"GET {ALERTS_PATH}"] == {"200": listings}
 
 
 # AlertEventTrigger --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from airflow_provider_mtp.api.incident_query import IncidentQuery
 from airflow_provider_mtp.auth import clear_token_cache
 from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
+from airflow_provider_mtp.triggers import poller
 from airflow_provider_mtp.triggers.incidents import IncidentEventTrigger, IncidentTrigger
 
 #: A closed window in June 2026 (no seeded incident is that old), and one incident in it.
@@ -232,7 +233,12 @@ def test_a_cancelled_trigger_closes_its_hook(emulator: DefenderEmulator, hook_ca
     assert hook_calls["close"] == 1
 
 
-def test_200_triggers_in_one_loop_ask_entra_for_one_token(emulator: DefenderEmulator) -> None:
+@pytest.mark.parametrize(("coalesced", "listings"), [(True, 1), (False, 200)])
+def test_200_triggers_in_one_loop_ask_entra_for_one_token(
+    emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch, coalesced: bool, listings: int
+) -> None:
+    """One token either way; one listing for all 200 when coalesced, one each when not."""
+    monkeypatch.setattr(poller, "COALESCING", coalesced)
     emulator.put_incidents({"displayName": "shared", "lastUpdateDateTime": "2026-06-01T00:30:00Z"})
     triggers = [window_trigger() for _ in range(200)]
 
@@ -245,7 +251,7 @@ def test_200_triggers_in_one_loop_ask_entra_for_one_token(emulator: DefenderEmul
     stats = emulator.stats()
     assert stats["tokens_issued"] == {emulator.client_id: 1}
     assert stats["requests"]["POST /{tenant}/oauth2/v2.0/token"] == {"200": 1}
-    assert stats["requests"]["GET /v1.0/security/incidents"] == {"200": 200}
+    assert stats["requests"]["GET /v1.0/security/incidents"] == {"200": listings}
 
 
 # IncidentEventTrigger -----------------------------------------------------------------------------

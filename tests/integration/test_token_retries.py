@@ -34,6 +34,7 @@ from airflow_provider_mtp.errors import (
 from airflow_provider_mtp.hooks.mtp import MTPHook
 from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
 from airflow_provider_mtp.retrying import RetryBudget
+from airflow_provider_mtp.triggers import poller
 from airflow_provider_mtp.triggers.incidents import IncidentEventTrigger, IncidentTrigger
 
 CONN_ID = "mtp_token_test"
@@ -519,10 +520,20 @@ def window_trigger(**kwargs: Any) -> IncidentTrigger:
     return IncidentTrigger(window_start=START, window_end=END, lag_seconds=0, poke_interval=0.1, **kwargs)
 
 
+@pytest.mark.parametrize(("coalesced", "listings"), [(True, 1), (False, 200)])
 def test_200_triggers_in_one_loop_survive_a_burst_of_token_503s(
-    emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch, entra_sleep: RecordingSleep
+    emulator: DefenderEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    entra_sleep: RecordingSleep,
+    coalesced: bool,
+    listings: int,
 ) -> None:
-    """Seven 503s in a row: one more than a token request's six attempts."""
+    """Seven 503s in a row: one more than a token request's six attempts; with coalesced polling
+    the whole round waits the outage out and then lists once."""
+    monkeypatch.setattr(poller, "COALESCING", coalesced)
+    # The retry round gathers the 200 waits for up to 1 s (their 0.1 s poke interval would give
+    # 0.02 s, less than 200 triggers logging a warning each take on a slow machine).
+    monkeypatch.setattr(poller, "GATHER_SHARE", 10.0)
     monkeypatch.setenv("AIRFLOW_CONN_MTP_DEFAULT", emulator.airflow_conn)
     emulator.put_incidents({"displayName": "shared", "lastUpdateDateTime": "2026-06-01T00:30:00Z"})
     emulator.inject_fault(path=TOKEN_PATH, status=503, count=7)
@@ -539,7 +550,7 @@ def test_200_triggers_in_one_loop_survive_a_burst_of_token_503s(
     stats = emulator.stats()
     assert stats["tokens_issued"] == {emulator.client_id: 1}
     assert calls(emulator) == {"503": 7, "200": 1}
-    assert stats["requests"][f"GET {INCIDENTS}"] == {"200": 200}
+    assert stats["requests"][f"GET {INCIDENTS}"] == {"200": listings}
     # The first caller's six attempts failed; the next one's first failed and its second got through.
     assert len(entra_sleep.waits) == 6
 
