@@ -21,6 +21,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 GRAPH = "https://graph.microsoft.com/.default"
 LEGACY = "https://api.security.microsoft.com/.default"
 LEGACY_TOP = 100
+REPLAY = "requests, MTPHook's URLs"
 #: Seconds a peer worker may take to start (imports, token, first call).
 PEER_START_S = 120.0
 
@@ -162,7 +163,7 @@ def contenders(emulator: DefenderEmulator) -> list[Contender]:
         return Contender(
             "incidents",
             api,
-            "requests, MTPHook's URLs",
+            REPLAY,
             lambda: timed(lambda: client.replay(urls[api])),
             warm=lambda: capture(api),
         )
@@ -188,8 +189,6 @@ def contenders(emulator: DefenderEmulator) -> list[Contender]:
             floor=True,
         ),
         hook("incidents", "legacy"),
-        async_hook("incidents", "legacy"),
-        replay("legacy"),
         Contender(
             "alerts",
             "graph",
