@@ -292,6 +292,9 @@ class WindowTrigger(_Polling, BaseTrigger):
                 if decision.final:
                     return self._event(decision, matches, question.window)
                 self.log.info("%s", decision.message)
+                # Not held through the sleep: a thousand waiting triggers would each keep their
+                # records (and copies of the matches) between polls.
+                del listing, matches
                 await self._sleep(self.poke_interval)
         except asyncio.CancelledError:
             raise
