@@ -112,6 +112,8 @@ class JsonLinesWriter(RowWriter):
 
 #: Types csv.writer already writes as a CSV file of this module should hold them.
 _CSV_PLAIN = frozenset({str, int, type(None)})
+#: Kusto types whose values :func:`_csv_cell` converts (booleans, doubles, dynamic values).
+_CSV_TYPED = frozenset({"Boolean", "Double", "Object"})
 
 
 def _csv_cell(value: Any) -> Any:
@@ -136,6 +138,9 @@ class CsvWriter(RowWriter):
         self._lines: list[str] = []
         self._csv = csv.writer(_LineSink(self._lines))
         self._values = operator.itemgetter(*self.names) if len(self.names) > 1 else None
+        # The columns whose type says their values need converting: done by position, so a row
+        # costs a call per such cell, not one per cell.
+        self._typed = [i for i, column in enumerate(self.schema) if column["type"] in _CSV_TYPED]
         self._csv.writerow(self.names)
 
     @staticmethod
@@ -146,12 +151,15 @@ class CsvWriter(RowWriter):
         return buffer.getvalue().encode()
 
     def write(self, row: Mapping[str, Any], text: str | None = None) -> None:
-        values: Sequence[Any]
+        values: list[Any]
         try:
-            values = self._values(row) if self._values is not None else [row.get(name) for name in self.names]
-        except KeyError:
+            values = list(self._values(row)) if self._values is not None else [row.get(self.names[0])]
+        except (KeyError, IndexError):
             values = [row.get(name) for name in self.names]
+        for index in self._typed:
+            values[index] = _csv_cell(values[index])
         if not _CSV_PLAIN.issuperset(map(type, values)):
+            # A value of an unexpected type (a bool in a String column): convert them all.
             values = [value if type(value) in _CSV_PLAIN else _csv_cell(value) for value in values]
         self._csv.writerow(values)
         self.rows += 1

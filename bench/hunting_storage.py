@@ -52,6 +52,8 @@ QUERY = os.environ.get("FP_QUERY") or f"DeviceProcessEvents | take {ROWS} | proj
 FORMATS = ("jsonl", "csv", "parquet")
 BENCH_VENV = Path(__file__).resolve().parents[1] / ".bench-venv" / "bin" / "python"
 MEMORY_SHARE = 0.05
+#: How a child's figures line starts (a peer's own logging may print to stdout too).
+RESULT = "hunting_storage result: "
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,7 +169,7 @@ def _msgraph(fmt: str, out: str, env: dict[str, str]) -> Any:
     from airflow.providers.microsoft.azure.hooks.msgraph import KiotaRequestAdapterHook
 
     async def hunt() -> Any:
-        hook = KiotaRequestAdapterHook(conn_id="msgraph_bench", api_version="v1.0")
+        hook = KiotaRequestAdapterHook(conn_id="msgraph_bench", timeout=600)
         return await hook.run(
             url="security/runHuntingQuery", method="POST", data={"Query": QUERY}, response_type=None
         )
@@ -192,9 +194,8 @@ def child(kind: str, fmt: str, out: str) -> None:
     rows = call()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     growth = _status("VmHWM") - before
-    print(
-        json.dumps({"wall": wall, "cpu": cpu, "growth": growth, "rows": rows, "bytes": os.path.getsize(out)})
-    )
+    figures = {"wall": wall, "cpu": cpu, "growth": growth, "rows": rows, "bytes": os.path.getsize(out)}
+    print(RESULT + json.dumps(figures), flush=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -216,7 +217,8 @@ def measure(
     )
     if done.returncode != 0:
         raise SystemExit(f"{kind} {fmt} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
+    result: dict[str, Any] = json.loads(line[len(RESULT) :])
     if result["rows"] != ROWS:
         raise SystemExit(f"{kind} {fmt} wrote {result['rows']} rows, not {ROWS}")
     out.unlink()
@@ -224,17 +226,23 @@ def measure(
 
 
 def _msgraph_env(emulator: Any, env: dict[str, str]) -> dict[str, str]:
+    """An ``msgraph`` connection as a DAG author points it at the emulator (as bench/_peers.py)."""
+    scheme, host = emulator.url.split("://", 1)
     conn = {
         "conn_type": "msgraph",
-        "host": emulator.url,
+        "host": host,
+        "schema": scheme,
         "login": emulator.client_id,
         "password": emulator.client_secret,
         "extra": {
             "tenant_id": emulator.tenant_id,
             "api_version": "v1.0",
             "authority": emulator.url,
-            "scopes": ["https://graph.microsoft.com/.default"],
             "verify": emulator.ca_bundle,
+            "scopes": "https://graph.microsoft.com/.default",
+            "disable_instance_discovery": True,
+            # It defaults to the authority, which kiota refuses with its scheme in front.
+            "allowed_hosts": host.split(":")[0],
         },
     }
     return {
