@@ -208,8 +208,13 @@ class Poller:
             if not batch:
                 continue
             calls = 0
-            for group in _groups(self.resource, batch):
-                calls += await self._serve(group)
+            try:
+                for group in _groups(self.resource, batch):
+                    calls += await self._serve(group)
+            except Exception as exc:
+                # A bug here must not leave the triggers waiting forever: each fails with it.
+                log.exception("Coalesced polling round failed")
+                _fail(batch, exc)
             self.rounds.append(calls)
 
     async def _gather(self) -> None:
@@ -244,11 +249,7 @@ class Poller:
                 ask.future.cancel()
             raise
         except Exception as exc:
-            for ask in group:
-                if not ask.future.done():
-                    ask.future.set_exception(exc)
-                    # Retrieved here: the ask may be cancelled before its trigger reads it.
-                    ask.future.exception()
+            _fail(group, exc)
             return calls
         # Sorted by update time once, so each ask gets the records of its own window by bisection
         # (its rules drop the others anyway): 1,000 asks do not each scan the whole union. The sort
@@ -272,6 +273,15 @@ class Poller:
                 keep = local(ask)
                 ask.future.set_result(share if keep is None else [r for r in share if keep(r)])
         return calls
+
+
+def _fail(asks: list[_Ask], exc: Exception) -> None:
+    """Hand ``exc`` to every ask still waiting (each trigger handles it as when alone)."""
+    for ask in asks:
+        if not ask.future.done():
+            ask.future.set_exception(exc)
+            # Retrieved here: the ask may be cancelled before its trigger reads it.
+            ask.future.exception()
 
 
 def _server_key(resource: Resource, asked: ListingQuery) -> str:
