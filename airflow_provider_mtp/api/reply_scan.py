@@ -90,6 +90,26 @@ class ReplyScanner:
                 pos = skip(text, pos).end()  # type: ignore[union-attr]
                 if pos >= size:
                     break
+                if state == _ROW and text[pos] == "{":
+                    # Rows one after another with a bare comma between them (a compact reply):
+                    # read in this tight loop, without a trip through the states per row.
+                    first = pos
+                    try:
+                        while True:
+                            value, end = decode(text, pos)
+                            rows.append((value, text[pos:end]))
+                            if not text.startswith(",{", end):
+                                break
+                            pos = end + 1
+                    except json.JSONDecodeError:
+                        if final:
+                            raise
+                        self._row_seen = self._row_seen or pos > first
+                        self._wait_for = 2 * (size - pos)
+                        break  # the row goes on in the next chunks
+                    self._row_seen = True
+                    state, pos = _AFTER_ROW, end
+                    continue
                 if state in (_ROW, _VALUE):
                     if state == _ROW and text[pos] == "]" and not self._row_seen:
                         state, pos = _AFTER_VALUE, pos + 1
