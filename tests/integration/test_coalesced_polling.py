@@ -305,3 +305,66 @@ def test_a_listing_error_reaches_every_trigger_of_the_round_as_when_alone(
 
 def _without_request_id(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "message": re.sub(r" \(request id [^)]*\)", "", payload["message"])}
+
+
+def test_a_trigger_joining_or_leaving_mid_round_changes_nothing_for_the_others(
+    emulator: DefenderEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a round's listing is held for 1 s, a trigger of another window starts (served by
+    the next round, which lists its window) and one of the round's triggers is cancelled (the
+    others still get their events). Every event equals the independent run's."""
+
+    def made() -> tuple[list[WindowTrigger], WindowTrigger]:
+        first = [
+            IncidentTrigger(
+                api="graph",
+                window_start="2026-06-01T00:00:00+00:00",
+                window_end="2026-06-01T01:00:00+00:00",
+                lag_seconds=0,
+                poke_interval=0.1,
+                severity=[SEVERITIES[index % 4]],
+            )
+            for index in range(20)
+        ]
+        late = IncidentTrigger(
+            api="graph",
+            window_start="2026-06-02T05:00:00+00:00",
+            window_end="2026-06-02T06:00:00+00:00",
+            lag_seconds=0,
+            poke_interval=10,
+        )
+        return first, late
+
+    async def scenario(coalesced: bool) -> tuple[list[Any], list[int]]:
+        monkeypatch.setattr(poller, "COALESCING", coalesced)
+        emulator.inject_fault(path="/v1.0/security/incidents", method="GET", delay_s=1.0, count=1)
+        first, late = made()
+        tasks = [asyncio.create_task(anext(trigger.run())) for trigger in first]
+        rounds: list[int] = []
+        if coalesced:
+            shared = poller.poller_for("mtp_default", "graph", IncidentTrigger.resource)
+            rounds = shared.rounds
+            for _ in range(400):  # until the 20 asked and their round is listing
+                if shared.newcomers == 0 and not shared.pending and shared.members == 20:
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("the first round never started")
+        else:
+            await asyncio.sleep(0.3)
+        tasks.append(asyncio.create_task(anext(late.run())))
+        tasks[0].cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(done[0], asyncio.CancelledError)
+        return [event.payload for event in done[1:]], rounds
+
+    alone, _ = asyncio.run(scenario(False))
+    before = listing_requests(emulator)
+    together, rounds = asyncio.run(scenario(True))
+    listed = listing_requests(emulator) - before
+
+    assert {payload["status"] for payload in together} >= {"success"}
+    assert together == alone
+    assert rounds == [1, 1], "the late trigger's window was listed by a round of its own"
+    first, late = made()
+    assert listed == union_requests(emulator, first, "graph") + union_requests(emulator, [late], "graph")
