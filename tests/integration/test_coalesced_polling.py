@@ -337,7 +337,8 @@ def test_a_trigger_joining_or_leaving_mid_round_changes_nothing_for_the_others(
 
     async def scenario(coalesced: bool) -> tuple[list[Any], list[int]]:
         monkeypatch.setattr(poller, "COALESCING", coalesced)
-        emulator.inject_fault(path="/v1.0/security/incidents", method="GET", delay_s=1.0, count=1)
+        # Every listing of the first 20 is held 1 s: the cancelled trigger is cancelled mid-listing.
+        emulator.inject_fault(path="/v1.0/security/incidents", method="GET", delay_s=1.0, count=20)
         first, late = made()
         tasks = [asyncio.create_task(anext(trigger.run())) for trigger in first]
         rounds: list[int] = []
@@ -355,6 +356,7 @@ def test_a_trigger_joining_or_leaving_mid_round_changes_nothing_for_the_others(
         tasks.append(asyncio.create_task(anext(late.run())))
         tasks[0].cancel()
         done = await asyncio.gather(*tasks, return_exceptions=True)
+        emulator.clear_faults()
         assert isinstance(done[0], asyncio.CancelledError)
         return [event.payload for event in done[1:]], rounds
 
