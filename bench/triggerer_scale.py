@@ -207,7 +207,7 @@ def _count_polls(kind: str) -> None:
 
 
 def _rounds(poller: Any) -> int:
-    return sum(len(p.rounds) for table in list(poller._POLLERS.values()) for p in table.values())
+    return sum(p.rounds_done for table in list(poller._POLLERS.values()) for p in table.values())
 
 
 async def _rounds_done(poller: Any, count: int, *, limit: float) -> None:

@@ -45,6 +45,7 @@ import logging
 import os
 import weakref
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -153,9 +154,11 @@ class Poller:
     #: Members that have not asked yet (a round waits up to GATHER_SECONDS for them).
     newcomers: int = 0
     pending: list[_Ask] = field(default_factory=list)
-    #: Per round: the listings made through the hooks, one per range and group (each may take
-    #: several requests: the emulator's stats count those).
-    rounds: list[int] = field(default_factory=list)
+    #: The last rounds' listings made through the hooks, one per range and group (each may take
+    #: several requests: the emulator's stats count those); kept short, a poller may live for weeks.
+    rounds: deque[int] = field(default_factory=lambda: deque(maxlen=100))
+    #: Rounds run so far.
+    rounds_done: int = 0
     _runner: asyncio.Task[None] | None = None
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -216,6 +219,7 @@ class Poller:
                 log.exception("Coalesced polling round failed")
                 _fail(batch, exc)
             self.rounds.append(calls)
+            self.rounds_done += 1
 
     async def _gather(self) -> None:
         loop = asyncio.get_running_loop()
