@@ -81,7 +81,7 @@ $(BENCH_STAMP): pyproject.toml constraints.txt bench/requirements-peers.txt | $(
 bench-venv: $(BENCH_STAMP)
 
 # Issue 13's benchmarks, one after the other, each printing its table, ratios and MET / MISSED and
-# writing bench/results/<name>.json (about 10 minutes on 2 cores). Not part of `make test`. A script
+# writing bench/results/<name>.json (about 11-12 minutes on 2 cores). Not part of `make test`. A script
 # not written yet is skipped with a message; one that fails is named at the end (exit 1).
 BENCH_SCRIPTS := token_reuse paging hunting_storage triggerer_scale parse_cost emulator_speed
 bench: install bench-venv
