@@ -428,7 +428,12 @@ def compose_stack(
     except ComposeError:
         shutil.rmtree(root, ignore_errors=True)
         raise
-    shutil.rmtree(STACK_ARTIFACTS, ignore_errors=True)
+    # The previous stack's logs are kept beside (one session may start several stacks: crash,
+    # then quota), so a failure in the first can still be read after the second started.
+    previous = STACK_ARTIFACTS.with_name(f"{STACK_ARTIFACTS.name}.previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if STACK_ARTIFACTS.exists():
+        STACK_ARTIFACTS.rename(previous)
     STACK_ARTIFACTS.mkdir(parents=True)
     for instance in instances.values():
         if instance.kind in ("airflow", "init"):

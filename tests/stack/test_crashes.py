@@ -319,6 +319,22 @@ def _key(incident_id: str, last_update: str) -> str:
     return f"{incident_id}@{instant(last_update).isoformat()}"
 
 
+def _watcher_story(stack: ComposeStack) -> str:
+    """What the watcher logged (starts, polls, failures) and the event example's runs, for a failure."""
+    log = stack.log_path("airflow-triggerer").read_text(errors="replace").splitlines()
+    marks = (
+        "Starting the triggerer",
+        "Watching incidents",
+        "new incident update",
+        "Listing incidents failed",
+    )
+    lines = [line[:300] for line in log if any(mark in line for mark in marks)]
+    runs = [f"{run['dag_run_id']}: {run['run_type']} {run['state']}" for run in stack.runs(EVENTS)]
+    return "\n".join(
+        ["--- the watcher in airflow-triggerer.log ---", *lines, f"--- {EVENTS} runs ---", *runs]
+    )
+
+
 def _handled_events(stack: ComposeStack) -> tuple[list[str], int]:
     """Every update the event example's successful runs handled, and the duplicates they skipped."""
     handled: list[str] = []
@@ -416,7 +432,7 @@ def test_triggerer_restart_incident_updates(stack: ComposeStack, triggerer_resta
 
     try:
         wait_for(all_handled, timeout=EVENTS_TIMEOUT_S, what=f"{EVENTS} runs handling {sorted(updates)}",
-                 explain=lambda: stack.logs("airflow-triggerer"), interval=3.0)  # fmt: skip
+                 explain=lambda: _watcher_story(stack), interval=3.0)  # fmt: skip
     except StackError as exc:
         print(exc)
     handled = [key for key in last["handled"] if key in updates]
