@@ -268,10 +268,19 @@ def _analyst_picks_up(emulator: DefenderEmulator, incident_id: str) -> None:
 
 
 async def first_incident_event(emulator: DefenderEmulator, incident_id: str) -> dict[str, Any]:
-    """Run the watcher's trigger until its first event, after an update of ``incident_id``."""
+    """Run the watcher's trigger until its event for an update of ``incident_id``."""
     # run() is an async generator; closing it closes the trigger's HTTP session.
     events = cast("AsyncGenerator[TriggerEvent, None]", _watcher_trigger().run())
-    first = asyncio.ensure_future(anext(events))
+
+    async def of_this_incident() -> TriggerEvent:
+        # The trigger also fires updates of the lag before it started (what a restarted triggerer
+        # relies on): the triage run may have updated other watched incidents moments ago.
+        async for event in events:
+            if str(event.payload.get("id")) == str(incident_id):
+                return event
+        raise DemoError("the incident event trigger stopped")
+
+    first = asyncio.ensure_future(of_this_incident())
     try:
         await asyncio.sleep(2)  # the trigger has taken its start time and polled once
         await asyncio.to_thread(_analyst_picks_up, emulator, incident_id)
