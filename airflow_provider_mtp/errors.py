@@ -2,11 +2,17 @@
 
 All derive from :class:`MTPError`, itself an ``AirflowException``: a task fails with the message,
 and code can catch one kind (``except MTPPermissionError``) or all of them.
+
+Errors that no retry can fix (:class:`MTPConfigError`: a bad argument or connection setting;
+:class:`MTPQueryError`: KQL the service refused or a query over a service limit) are also
+``AirflowFailException``: the task fails at once instead of spending its ``retries`` (and the
+tenant's hunting quota) on the same answer. Every other kind is retried as Airflow's ``retries``
+say, because time can fix it: an outage, throttling, a permission an administrator is granting.
 """
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
 class MTPError(AirflowException):
@@ -41,8 +47,8 @@ class MTPError(AirflowException):
         return text
 
 
-class MTPConfigError(MTPError, ValueError):
-    """The connection or an argument is wrong before any call is made."""
+class MTPConfigError(MTPError, AirflowFailException, ValueError):
+    """The connection or an argument is wrong before any call is made; the task is not retried."""
 
 
 class MTPAuthError(MTPError):
@@ -68,8 +74,8 @@ class MTPThrottledError(MTPError):
         self.retry_after = retry_after
 
 
-class MTPQueryError(MTPError):
-    """The hunting service rejected the KQL; the message quotes its explanation."""
+class MTPQueryError(MTPError, AirflowFailException):
+    """The hunting service rejected the KQL; the message quotes its explanation; the task is not retried."""
 
 
 class MTPLimitExceededError(MTPQueryError):
