@@ -13,21 +13,19 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from airflow_provider_mtp.api.alert_query import AlertQuery
 from airflow_provider_mtp.api.graph_alerts import alert_list_params
-from airflow_provider_mtp.api.request import ApiRequest
 from airflow_provider_mtp.auth import clear_token_cache
 from airflow_provider_mtp.common.ticks import format_ticks, instant_ticks
 from airflow_provider_mtp.emulator import DefenderEmulator
 from airflow_provider_mtp.hooks.mtp_async import MTPAsyncHook
 from tests.integration import test_listing
-from tests.integration.test_listing import END, START, WINDOW, keys, watched
-from tests.integration.test_transport import close_open_sessions, fresh, make_api
+from tests.integration.test_listing import END, START, WINDOW, keys, watched, watched_async
+from tests.integration.test_transport import make_api
 
 ALERTS = "/v1.0/security/alerts_v2"
 COUNT = 180
@@ -35,16 +33,10 @@ PAGE = 40
 RESOLVED_EACH_TIME = 3
 
 
-@pytest.fixture
-def emulator(defender_emulator: DefenderEmulator) -> Iterator[DefenderEmulator]:
-    yield fresh(defender_emulator)
-    defender_emulator.reset()
-
-
-@pytest.fixture(autouse=True)
-def _close_sessions() -> Iterator[None]:
-    yield
-    close_open_sessions()
+#: test_listing's fixtures, shared: the session emulator reset around each test, and every
+#: transport's session closed after it.
+emulator = test_listing.emulator
+_close_sessions = test_listing._close_sessions
 
 
 def put_window(emulator: DefenderEmulator, count: int = COUNT, *, seed: int = 5) -> set[str]:
@@ -136,15 +128,7 @@ def test_the_async_hook_loses_no_alert_either(
 
     async def listing() -> list[dict[str, Any]]:
         async with MTPAsyncHook(mtp_conn_id="mtp_alert_listing") as hook:
-            transport = await hook._get_transport()
-            original = transport.send
-
-            async def send(request: ApiRequest) -> Any:
-                body = await original(request)
-                await asyncio.to_thread(analysts.after_page, body)
-                return body
-
-            transport.send = send  # type: ignore[method-assign]
+            await watched_async(hook, analysts)
             return [alert async for alert in hook.list_alerts(AlertQuery.build(**WINDOW, page_size=PAGE))]
 
     check_listing(asyncio.run(listing()), ids, analysts)

@@ -122,6 +122,19 @@ def watched(api: SecurityClient, analysts: Analysts) -> None:
     transport.send = send  # type: ignore[method-assign]
 
 
+async def watched_async(hook: MTPAsyncHook, analysts: Analysts) -> None:
+    """Let the analysts act after each page the async hook's transport reads."""
+    transport = await hook._get_transport()
+    original = transport.send
+
+    async def send(request: ApiRequest) -> Any:
+        body = await original(request)
+        await asyncio.to_thread(analysts.after_page, body)
+        return body
+
+    transport.send = send  # type: ignore[method-assign]
+
+
 def keys(listed: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(str(item["id"]), str(item["lastUpdateDateTime"])) for item in listed]
 
@@ -191,15 +204,7 @@ def test_the_async_hook_loses_nothing_either(
 
     async def listing() -> list[dict[str, Any]]:
         async with MTPAsyncHook(mtp_conn_id="mtp_listing") as hook:
-            transport = await hook._get_transport()
-            original = transport.send
-
-            async def send(request: ApiRequest) -> Any:
-                body = await original(request)
-                await asyncio.to_thread(analysts.after_page, body)
-                return body
-
-            transport.send = send  # type: ignore[method-assign]
+            await watched_async(hook, analysts)
             return [item async for item in hook.list_incidents(**WINDOW)]
 
     listed = asyncio.run(listing())
